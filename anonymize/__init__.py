@@ -1,0 +1,1 @@
+"""Open data: k-anonymized aggregates, suppression, disclosure audit and the catalog."""

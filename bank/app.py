@@ -1,0 +1,141 @@
+"""Composition root: the Litestar application and the job app, assembled from every package.
+
+This module (with `bank.cli`) is the only place that imports all packages; the kernel never
+imports `consent`, `points` or `anonymize`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Server
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+from openapi_ui_bundles import swagger_ui
+
+import bank
+from bank.db import Database
+from bank.db.migrate import heads
+from bank.health import HealthController, ProblemTypesController
+from bank.http.context import make_before_send
+from bank.http.media import media_type_middleware
+from bank.http.problems import exception_handlers
+from bank.http.transaction import provide_db_session, transaction_middleware
+from bank.jobs import assemble_job_app, kernel_tasks, opened
+from bank.logs import configure_logging, get_logger
+from bank.settings import Settings, as_libpq, load_settings
+
+JOB_APP = assemble_job_app({"bank": kernel_tasks})
+
+log = get_logger("bank.app")
+
+_DOCS_ASSETS = "/static/docs"
+
+
+class _Metrics(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def _openapi_config(settings: Settings) -> OpenAPIConfig:
+    swagger = SwaggerRenderPlugin(
+        path="/",
+        # Served by us, not a CDN: the docs work offline and under a strict CSP.
+        js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+        css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{_DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+    )
+    return OpenAPIConfig(
+        title="City information bank API",
+        version=bank.__version__,
+        description=(
+            "Personal data trust (情報銀行) for residents, data sources, partners and the city. "
+            "Errors are RFC 9457 problem+json; see /problems for every code."
+        ),
+        servers=[Server(url=settings.public_url)],
+        path="/docs",
+        render_plugins=[swagger],
+        use_handler_docstrings=False,
+    )
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Litestar:
+    """Build the web application.
+
+    `database` lets tests hand in a session factory bound to their own transaction; otherwise the
+    app opens (and on shutdown disposes) an engine for `settings.database_url`.
+    """
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = database is None
+        db = Database.connect(settings) if database is None else database
+        app.state.database = db
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.embedded_worker:
+                    await stack.enter_async_context(_embedded_worker(settings))
+                log.info("app.started", environment=settings.environment)
+                yield
+        finally:
+            if owned:
+                await db.dispose()
+            log.info("app.stopped")
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            ProblemTypesController,
+            _Metrics,
+            create_static_files_router(
+                path=_DOCS_ASSETS, directories=[swagger_ui.static_path], include_in_schema=False
+            ),
+        ],
+        lifespan=[lifespan],
+        state=_initial_state(settings),
+        dependencies={"db_session": Provide(provide_db_session)},
+        exception_handlers=exception_handlers(),
+        middleware=[
+            transaction_middleware,
+            PrometheusConfig(app_name="bank", group_path=True, exclude=[r"^/metrics$"]).middleware,
+            media_type_middleware,
+        ],
+        before_send=[make_before_send(https=settings.public_url.startswith("https://"))],
+        cors_config=CORSConfig(allow_origins=settings.cors_origins)
+        if settings.cors_origins
+        else None,
+        openapi_config=_openapi_config(settings),
+        request_max_body_size=settings.max_body_bytes,
+        # Logging is ours (bank.logs); Litestar's default config would install a second format.
+        logging_config=None,
+        debug=False,
+    )
+
+
+def _initial_state(settings: Settings) -> State:
+    return State({"settings": settings, "migration_heads": heads()})
+
+
+@contextlib.asynccontextmanager
+async def _embedded_worker(settings: Settings) -> AsyncIterator[None]:
+    """A job worker inside the web process (demo mode); production runs `bank worker`."""
+    async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+        worker = asyncio.create_task(
+            jobs.run_worker_async(install_signal_handlers=False, concurrency=2, name="embedded")
+        )
+        try:
+            yield
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker

@@ -1,0 +1,234 @@
+"""The `bank` command: serve, worker, database migrations, OpenAPI export and job inspection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from pydantic import SecretStr
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bank.db.embedded import embedded_postgres
+from bank.settings import Settings, SettingsError, as_libpq, load_settings
+
+def _load() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """Settings with a database URL: the configured server, or an embedded one started here.
+
+    The URL is also exported to the environment so uvicorn's worker processes inherit it.
+    """
+    if settings.database_url is not None:
+        yield settings
+        return
+    with embedded_postgres(settings.data_dir) as url:
+        os.environ["BANK_DATABASE_URL"] = url
+        yield settings.model_copy(update={"database_url": SecretStr(url)})
+
+
+def _run_migration(settings: Settings, step: Callable[[Connection], None]) -> None:
+    async def run() -> None:
+        engine = create_async_engine(settings.async_database_url())
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(step)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """City information bank (情報銀行) service."""
+    from bank.logs import configure_logging
+
+    settings = _load()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--demo", is_flag=True, help="Migrate, run an embedded job worker, seed demo data.")
+def serve(host: str, port: int, workers: int, demo: bool) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from bank.db.migrate import upgrade
+
+    with database(_load()) as settings:
+        if demo:
+            _run_migration(settings, upgrade)
+            os.environ["BANK_EMBEDDED_WORKER"] = "true"
+        click.echo(f"serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
+        uvicorn.run(
+            "bank.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=True,
+        )
+
+
+@main.command()
+@click.option("--queue", "queues", multiple=True, help="Only these queues (repeatable).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+def worker(queues: tuple[str, ...], concurrency: int) -> None:
+    """Run background jobs until SIGINT/SIGTERM."""
+    from bank.app import JOB_APP
+    from bank.jobs import opened
+
+    async def run(settings: Settings) -> None:
+        async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+            await jobs.run_worker_async(queues=list(queues) or None, concurrency=concurrency)
+
+    with database(_load()) as settings:
+        asyncio.run(run(settings))
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db_group.command(name="upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+    from bank.db.migrate import upgrade
+
+    with database(_load()) as settings:
+        _run_migration(settings, lambda connection: upgrade(connection, revision))
+    click.echo(f"database upgraded to {revision}")
+
+
+@db_group.command(name="downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION (`base` removes everything)."""
+    from bank.db.migrate import downgrade
+
+    with database(_load()) as settings:
+        _run_migration(settings, lambda connection: downgrade(connection, revision))
+    click.echo(f"database downgraded to {revision}")
+
+
+@db_group.command(name="current")
+def db_current() -> None:
+    """Print the schema revision and whether it is at the head."""
+    from bank.db.migrate import current_revisions, heads
+
+    async def read(settings: Settings) -> frozenset[str]:
+        engine = create_async_engine(settings.async_database_url())
+        try:
+            async with engine.connect() as connection:
+                return await current_revisions(connection)
+        finally:
+            await engine.dispose()
+
+    with database(_load()) as settings:
+        current = asyncio.run(read(settings))
+    state = "head" if current == heads() else "behind"
+    click.echo(f"{', '.join(sorted(current)) or '(empty)'} ({state})")
+
+
+@main.group(name="openapi")
+def openapi_group() -> None:
+    """The OpenAPI document."""
+
+
+def openapi_document() -> dict[str, Any]:
+    from bank.app import create_app
+
+    return create_app(_load()).openapi_schema.to_schema()
+
+
+def render_openapi(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+@openapi_group.command(name="export")
+@click.option(
+    "--output", default="openapi/openapi.json", show_default=True, type=click.Path(path_type=Path)
+)
+def openapi_export(output: Path) -> None:
+    """Write the OpenAPI 3.1 document the app generates (`-` for stdout)."""
+    text = render_openapi(openapi_document())
+    if str(output) == "-":
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
+@main.group(name="jobs")
+def jobs_group() -> None:
+    """Inspect and retry background jobs."""
+
+
+@jobs_group.command(name="list")
+@click.option(
+    "--status",
+    type=click.Choice(["todo", "doing", "succeeded", "failed", "cancelled", "aborted"]),
+)
+@click.option("--task", default=None, help="Only this task name.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def jobs_list(status: str | None, task: str | None, limit: int) -> None:
+    """List the most recent jobs with their status and attempts, newest first."""
+    from bank.app import JOB_APP
+    from bank.jobs import opened
+
+    async def read(settings: Settings) -> list[Any]:
+        async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+            found = await jobs.job_manager.list_jobs_async(status=status, task=task)
+            return sorted(found, key=lambda job: job.id or 0, reverse=True)[:limit]
+
+    with database(_load()) as settings:
+        rows = asyncio.run(read(settings))
+    click.echo(f"{'id':>8}  {'status':<10} {'attempts':>8}  {'queue':<12} task")
+    for job in rows:
+        click.echo(
+            f"{job.id:>8}  {job.status:<10} {job.attempts:>8}  {job.queue:<12} {job.task_name}"
+        )
+
+
+@jobs_group.command(name="retry")
+@click.argument("job_id", type=int)
+def jobs_retry(job_id: int) -> None:
+    """Put a failed job back in its queue now."""
+    from bank.app import JOB_APP
+    from bank.jobs import opened
+
+    async def retry(settings: Settings) -> None:
+        async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+            await jobs.job_manager.retry_job_by_id_async(job_id=job_id, retry_at=datetime.now(UTC))
+
+    with database(_load()) as settings:
+        asyncio.run(retry(settings))
+    click.echo(f"job {job_id} queued again")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Database access: one async engine per process, one session per request or job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from bank.settings import Settings
+
+
+@dataclass(frozen=True)
+class Database:
+    """The session factory the app uses, and the engine it owns (if it owns one)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine | None = None
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Database:
+        engine = create_engine(settings.async_database_url(), settings)
+        return cls(sessions=make_session_factory(engine), engine=engine)
+
+    async def dispose(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+def create_engine(url: URL, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "application_name": "bank",
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+                "timezone": "UTC",
+            }
+        },
+    )
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: responses are serialised after the commit.
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,266 @@
+"""The one translator from exceptions to RFC 9457 problem+json responses.
+
+Bodies carry a stable `type` (`/problems/<code>`, documented at that path), a human `detail`, the
+request id and, for validation, the location and JSON path of each bad field. They never echo
+submitted values, internal messages or stack traces.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from typing import Any
+
+import msgspec
+import sqlalchemy.exc
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from bank.errors import PROBLEM_TYPES, DomainError, ProblemType, ServiceUnavailable
+from bank.http.context import request_id, route_template
+from bank.logs import get_logger
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = get_logger("bank.http")
+
+_CODE_BY_STATUS = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-failed",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+# msgspec reports where a value failed as "... - at `$.items[0].steps`".
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    location: str
+    path: str
+    detail: str
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str
+    errors: list[FieldError] | None = None
+
+
+def problem_type_uri(code: str) -> str:
+    return f"/problems/{code}"
+
+
+def _problem_for_status(status: int) -> ProblemType:
+    code = _CODE_BY_STATUS.get(status)
+    if code is not None:
+        return PROBLEM_TYPES[code]
+    return ProblemType(f"http-{status}", status, f"HTTP {status}", "See the detail member.")
+
+
+def problem_body(
+    problem: ProblemType,
+    *,
+    detail: str,
+    rid: str,
+    status: int | None = None,
+    errors: list[FieldError] | None = None,
+) -> Problem:
+    return Problem(
+        type=problem_type_uri(problem.code),
+        title=problem.title,
+        status=status or problem.status,
+        detail=detail,
+        code=problem.code,
+        request_id=rid,
+        errors=errors,
+    )
+
+
+def problem_response(
+    body: Problem, *, headers: dict[str, str] | None = None
+) -> Response[Problem]:
+    return Response(
+        content=body,
+        status_code=body.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers or {},
+    )
+
+
+def _field_errors(exc: ValidationException) -> list[FieldError]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    found: list[FieldError] = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        source = str(item.get("source") or "body")
+        message, path = _split_msgspec_message(str(item.get("message", "invalid value")))
+        if path is None:
+            path = _body_path(str(item.get("key") or "")) if source == "body" else item.get("key")
+            path = str(path or "")
+        missing = _MISSING_FIELD.search(message)
+        if missing and source == "body":
+            path = f"{path}.{missing.group(1)}"
+        found.append(FieldError(location=source, path=path, detail=message))
+    return found
+
+
+def _body_path(key: str) -> str:
+    """Litestar reports `items[1].steps` for a body field and `data` for the whole body."""
+    if key in {"", "data"}:
+        return "$"
+    return key if key.startswith("$") else f"$.{key}"
+
+
+def _split_msgspec_message(message: str) -> tuple[str, str | None]:
+    match = _MSGSPEC_PATH.match(message)
+    if match is None:
+        return message, None
+    return match.group("message").strip(), match.group("path")
+
+
+def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = _field_errors(exc)
+    if not errors:
+        # Litestar raises a bare ValidationException for bodies it cannot parse at all.
+        return problem_response(
+            problem_body(
+                PROBLEM_TYPES["bad-request"],
+                detail="The request body could not be parsed as the declared media type.",
+                rid=request_id(request.scope),
+            )
+        )
+    return problem_response(
+        problem_body(
+            PROBLEM_TYPES["validation-failed"],
+            detail=f"{len(errors)} field(s) are missing or invalid.",
+            rid=request_id(request.scope),
+            errors=errors,
+        )
+    )
+
+
+_SAFE_HTTP_DETAILS = {
+    404: "No resource exists at this path.",
+    405: "This path does not accept the {method} method.",
+    413: "The request body is larger than the {limit}-byte limit.",
+}
+
+
+def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    problem = _problem_for_status(status)
+    template = _SAFE_HTTP_DETAILS.get(status)
+    if template is not None:
+        detail = template.format(method=request.method, limit=request.app.request_max_body_size)
+    else:
+        # Our own HTTPExceptions carry safe, fixed messages; Litestar's carry no values either.
+        detail = exc.detail
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}}
+    body = problem_body(problem, detail=detail, rid=request_id(request.scope), status=status)
+    return problem_response(body, headers=headers)
+
+
+def _handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    headers = {}
+    if isinstance(exc, ServiceUnavailable):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    body = problem_body(exc.problem, detail=exc.detail, rid=request_id(request.scope))
+    return problem_response(body, headers=headers)
+
+
+def safe_traceback(exc: BaseException) -> list[str]:
+    """Frames and exception class names only: messages can quote personal values (a unique
+    violation quotes the key), so they never reach the log."""
+    lines: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        lines.append(type(current).__qualname__)
+        lines.extend(
+            f"{frame.filename}:{frame.lineno} in {frame.name}"
+            for frame in traceback.extract_tb(current.__traceback__)
+        )
+        current = current.__cause__ or current.__context__
+        if current is not None:
+            lines.append("caused by:")
+    return lines
+
+
+def internal_error_body(rid: str) -> Problem:
+    return problem_body(
+        PROBLEM_TYPES["internal-error"],
+        detail=f"Unexpected error. Nothing was saved. Reference: {rid}.",
+        rid=rid,
+        status=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database could not be reached or did not answer in time."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, ConnectionError | OSError)
+    return isinstance(exc, OSError)
+
+
+def unavailable_body(rid: str) -> Problem:
+    return problem_body(
+        PROBLEM_TYPES["service-unavailable"],
+        detail="The database is unavailable. Nothing was saved; retry shortly.",
+        rid=rid,
+    )
+
+
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    rid = request_id(request.scope)
+    unavailable = is_unavailable(exc)
+    log.error(
+        "http.unavailable" if unavailable else "http.unhandled_error",
+        request_id=rid,
+        route=route_template(request.scope),
+        error_type=type(exc).__qualname__,
+        stack=safe_traceback(exc),
+    )
+    if unavailable:
+        return problem_response(unavailable_body(rid), headers={"Retry-After": "5"})
+    return problem_response(internal_error_body(rid))
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        ValidationException: _handle_validation,
+        DomainError: _handle_domain,
+        HTTPException: _handle_http,
+        Exception: _handle_unexpected,
+    }
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a route's error answers, always including the generic ones.
+
+    Litestar documents validation failures in its own format under 400; listing 400 here replaces
+    that entry with ours (a test checks every error response in the document is problem+json).
+    """
+    wanted = sorted({400, 422, 500, *statuses})
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description=_problem_for_status(status).title,
+            generate_examples=False,
+        )
+        for status in wanted
+    }

@@ -1,0 +1,121 @@
+"""One settings object for the whole service, read once from `BANK_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+_POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg"}
+
+
+class Settings(BaseSettings):
+    """Service configuration. Every field maps to `BANK_<FIELD>`; secrets are masked in repr."""
+
+    model_config = SettingsConfigDict(env_prefix="BANK_", extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: the CLI starts an embedded PostgreSQL in data_dir.",
+    )
+    data_dir: Path = Field(
+        default=Path(".bank-data"), description="Where the embedded PostgreSQL and keys live."
+    )
+    environment: Literal["development", "production", "test"] = "development"
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL clients use to reach the service."
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS; empty = off."
+    )
+    local_timezone: str = Field(default="Asia/Tokyo", description="Zone for 'day' boundaries.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=5, ge=0, le=200)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=100)
+    ready_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    embedded_worker: bool = Field(default=False, description="Run a job worker inside the web app.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_absolute(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"origin {origin!r} must start with http:// or https://")
+        return value
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_absolute(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError("is not a database URL") from None
+        if url.drivername not in _POSTGRES_DRIVERS:
+            raise ValueError(f"PostgreSQL only; got the {url.get_backend_name()!r} dialect")
+        return value
+
+    def async_database_url(self) -> URL:
+        """The database URL with the asyncpg driver, which the web app and migrations use."""
+        if self.database_url is None:
+            raise RuntimeError("BANK_DATABASE_URL is not set and no embedded database was started")
+        return as_asyncpg(self.database_url.get_secret_value())
+
+
+def as_asyncpg(url: str) -> URL:
+    return make_url(url).set(drivername="postgresql+asyncpg")
+
+
+def as_libpq(url: str | URL) -> str:
+    """A plain `postgresql://` conninfo for libpq clients (psycopg, used by the job worker)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; the message names every bad variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in error["loc"])
+            lines.append(f"BANK_{field.upper()}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

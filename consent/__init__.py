@@ -1,0 +1,1 @@
+"""Consent: purposes, templates, requests and artefacts that decide what leaves the bank."""

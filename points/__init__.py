@@ -1,0 +1,1 @@
+"""Wellness points: pure rules, the append-only ledger, awarding jobs and redemption."""
