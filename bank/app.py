@@ -16,7 +16,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Server
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
@@ -45,13 +44,14 @@ class _Metrics(PrometheusController):
     include_in_schema = False
 
 
-def _openapi_config(settings: Settings) -> OpenAPIConfig:
+def _openapi_config() -> OpenAPIConfig:
     swagger = SwaggerRenderPlugin(
         path="/",
         # Served by us, not a CDN: the docs work offline and under a strict CSP.
         js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
         css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
         standalone_preset_js_url=f"{_DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{_DOCS_ASSETS}/favicon-32x32.png'>",
     )
     return OpenAPIConfig(
         title="City information bank API",
@@ -60,7 +60,6 @@ def _openapi_config(settings: Settings) -> OpenAPIConfig:
             "Personal data trust (情報銀行) for residents, data sources, partners and the city. "
             "Errors are RFC 9457 problem+json; see /problems for every code."
         ),
-        servers=[Server(url=settings.public_url)],
         path="/docs",
         render_plugins=[swagger],
         use_handler_docstrings=False,
@@ -107,14 +106,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         exception_handlers=exception_handlers(),
         middleware=[
             transaction_middleware,
-            PrometheusConfig(app_name="bank", group_path=True, exclude=[r"^/metrics$"]).middleware,
+            PrometheusConfig(
+                app_name="bank", prefix="bank", group_path=True, exclude=[r"^/metrics$"]
+            ).middleware,
             media_type_middleware,
         ],
         before_send=[make_before_send(https=settings.public_url.startswith("https://"))],
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins
         else None,
-        openapi_config=_openapi_config(settings),
+        openapi_config=_openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         # Logging is ours (bank.logs); Litestar's default config would install a second format.
         logging_config=None,

@@ -26,8 +26,8 @@ from bank.logs import get_logger
 
 log = get_logger("bank.jobs")
 
-# Failed jobs wait 2^(n+1) seconds before attempt n+1 (2 s, 4 s, ... about 4 min at the 8th try),
-# then stay `failed` in procrastinate_jobs, visible with `bank jobs list --status failed`.
+# A failed job is retried up to 8 times, waiting 2^(n+1) s after its n-th run (2 s, 4 s, ... 256 s),
+# then stays `failed` in procrastinate_jobs, visible with `bank jobs list --status failed`.
 DEFAULT_RETRY = RetryStrategy(max_attempts=8, exponential_wait=2)
 # Finished jobs are kept two weeks for inspection, then purged by the nightly task below.
 FINISHED_JOB_RETENTION_HOURS = 14 * 24

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+import traceback
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
@@ -23,6 +24,44 @@ def _drop_forbidden_keys(_: WrappedLogger, __: str, event_dict: EventDict) -> Ev
     for key in _FORBIDDEN_KEYS & event_dict.keys():
         event_dict[key] = "[dropped]"
     return event_dict
+
+
+def safe_traceback(exc: BaseException) -> list[str]:
+    """Frames and exception class names only: messages can quote personal values (a unique
+    violation quotes the key, a library error its input), so they never reach the log."""
+    lines: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        lines.append(type(current).__qualname__)
+        lines.extend(
+            f"{frame.filename}:{frame.lineno} in {frame.name}"
+            for frame in traceback.extract_tb(current.__traceback__)
+        )
+        current = current.__cause__ or current.__context__
+        if current is not None:
+            lines.append("caused by:")
+    return lines
+
+
+def _exceptions_without_messages(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Replace `exc_info` (ours or a library's, e.g. a failed job's) by its safe traceback."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[1] is not None:
+        event_dict["error_type"] = type(exc_info[1]).__qualname__
+        event_dict["stack"] = safe_traceback(exc_info[1])
+    return event_dict
+
+
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout` is at emit time (test capture, a redirected stream)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -54,18 +93,14 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                     "()": structlog.stdlib.ProcessorFormatter,
                     "processors": [
                         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                        structlog.processors.format_exc_info,
+                        _exceptions_without_messages,
                         renderer,
                     ],
                     "foreign_pre_chain": shared,
                 }
             },
             "handlers": {
-                "stdout": {
-                    "class": "logging.StreamHandler",
-                    "formatter": "structured",
-                    "stream": "ext://sys.stdout",
-                }
+                "stdout": {"()": StdoutHandler, "formatter": "structured"}
             },
             "root": {"handlers": ["stdout"], "level": level},
             "loggers": {
@@ -77,6 +112,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 # Start-up chatter from the embedded server and Alembic's plugin loader.
                 "pgserver": {"level": "WARNING"},
                 "alembic.runtime.plugins": {"level": "WARNING"},
+                # httpx logs every URL it requests at INFO; URLs are not for logs.
+                "httpx": {"level": "WARNING"},
+                "httpcore": {"level": "WARNING"},
             },
         }
     )

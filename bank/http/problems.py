@@ -8,7 +8,6 @@ submitted values, internal messages or stack traces.
 from __future__ import annotations
 
 import re
-import traceback
 from typing import Any
 
 import msgspec
@@ -21,7 +20,7 @@ from litestar.types import ExceptionHandlersMap
 
 from bank.errors import PROBLEM_TYPES, DomainError, ProblemType, ServiceUnavailable
 from bank.http.context import request_id, route_template
-from bank.logs import get_logger
+from bank.logs import get_logger, safe_traceback
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -179,23 +178,6 @@ def _handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Respons
         headers["Retry-After"] = str(exc.retry_after_s)
     body = problem_body(exc.problem, detail=exc.detail, rid=request_id(request.scope))
     return problem_response(body, headers=headers)
-
-
-def safe_traceback(exc: BaseException) -> list[str]:
-    """Frames and exception class names only: messages can quote personal values (a unique
-    violation quotes the key), so they never reach the log."""
-    lines: list[str] = []
-    current: BaseException | None = exc
-    while current is not None:
-        lines.append(type(current).__qualname__)
-        lines.extend(
-            f"{frame.filename}:{frame.lineno} in {frame.name}"
-            for frame in traceback.extract_tb(current.__traceback__)
-        )
-        current = current.__cause__ or current.__context__
-        if current is not None:
-            lines.append("caused by:")
-    return lines
 
 
 def internal_error_body(rid: str) -> Problem:

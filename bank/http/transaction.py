@@ -25,10 +25,9 @@ from bank.http.problems import (
     Problem,
     internal_error_body,
     is_unavailable,
-    safe_traceback,
     unavailable_body,
 )
-from bank.logs import get_logger
+from bank.logs import get_logger, safe_traceback
 
 _SESSION_KEY = "bank.db_session"
 
