@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bank.db.embedded import embedded_postgres
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
+
 
 def _load() -> Settings:
     try:
@@ -73,11 +75,15 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
 
     from bank.db.migrate import upgrade
 
+    _prepare_multiprocess_metrics()
     with database(_load()) as settings:
         if demo:
             _run_migration(settings, upgrade)
             os.environ["BANK_EMBEDDED_WORKER"] = "true"
         click.echo(f"serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; turning it into
+        # SystemExit lets the embedded PostgreSQL stop cleanly on the way out.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run(
             "bank.app:create_app",
             factory=True,
@@ -91,6 +97,22 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
         )
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """With several worker processes, Prometheus counters are summed through files in
+    PROMETHEUS_MULTIPROC_DIR, which must exist and start empty."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
 @main.command()
 @click.option("--queue", "queues", multiple=True, help="Only these queues (repeatable).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
@@ -101,7 +123,10 @@ def worker(queues: tuple[str, ...], concurrency: int) -> None:
 
     async def run(settings: Settings) -> None:
         async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
-            await jobs.run_worker_async(queues=list(queues) or None, concurrency=concurrency)
+            if queues:
+                await jobs.run_worker_async(queues=list(queues), concurrency=concurrency)
+            else:
+                await jobs.run_worker_async(concurrency=concurrency)
 
     with database(_load()) as settings:
         asyncio.run(run(settings))

@@ -40,7 +40,7 @@ class ProblemTypeRead(msgspec.Struct, frozen=True):
 
 class HealthController(Controller):
     path = "/health"
-    tags = ["operations"]
+    tags = ("operations",)
 
     @get("/live", operation_id="GetLiveness", summary="The process is up")
     async def live(self) -> Liveness:
@@ -79,7 +79,7 @@ class ProblemTypesController(Controller):
     """Problem `type` URIs are relative (`/problems/<code>`); this makes them resolvable."""
 
     path = "/problems"
-    tags = ["operations"]
+    tags = ("operations",)
 
     @get("/", operation_id="ListProblemTypes", summary="Every error code the API can return")
     async def list_types(self) -> list[ProblemTypeRead]:

@@ -66,9 +66,7 @@ _DEFER_SQL = text(
 )
 
 
-async def enqueue(
-    session: AsyncSession, task: Task[Any, Any, Any], /, **task_kwargs: Any
-) -> int:
+async def enqueue(session: AsyncSession, task: Task[Any, Any, Any], /, **task_kwargs: Any) -> int:
     """Add a job in the session's transaction; it runs only if and when that transaction commits.
 
     Arguments must be JSON-serialisable ids and counts, never personal values: the jobs table is

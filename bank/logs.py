@@ -11,6 +11,7 @@ import logging
 import logging.config
 import sys
 import traceback
+
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
@@ -99,9 +100,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                     "foreign_pre_chain": shared,
                 }
             },
-            "handlers": {
-                "stdout": {"()": StdoutHandler, "formatter": "structured"}
-            },
+            "handlers": {"stdout": {"()": StdoutHandler, "formatter": "structured"}},
             "root": {"handlers": ["stdout"], "level": level},
             "loggers": {
                 # uvicorn's access log prints full URLs (query strings can carry codes): we

@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -105,7 +106,7 @@ async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
         waiting.cancel()
         lifespan.result()  # start-up failed: raise its error
     try:
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=cast("Any", app))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
     finally:

@@ -23,12 +23,14 @@ def embedded_postgres(data_dir: Path, database: str = "bank") -> Iterator[str]:
     """Start (or join) the server in `data_dir/postgres`; yield a libpq URL; stop it on exit."""
     if not _IDENTIFIER.match(database):
         raise ValueError(f"not a plain database name: {database!r}")
-    import pgserver  # imported here: it is only needed when no server URL is configured
+    # Imported here: it is only needed when no server URL is configured.
+    from pgserver.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    server = get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
     try:
-        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        # `database` matched _IDENTIFIER above, so quoting it here is safe.
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
         if "(1 row)" not in exists:
             server.psql(f'CREATE DATABASE "{database}";')
         url: str = server.get_uri(database)

@@ -13,6 +13,8 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "migrations" / "sql"
 def execute_sql_script(sql: str) -> None:
     """Execute `sql` with the simple query protocol on the migration's connection."""
     raw = op.get_bind().connection.driver_connection
+    if raw is None:
+        raise RuntimeError("migration connection is closed")
     await_only(raw.execute(sql))
 
 

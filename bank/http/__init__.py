@@ -1,1 +1,1 @@
-"""HTTP conventions shared by every endpoint: problems, request context, transactions, media types."""
+"""HTTP conventions for every endpoint: problems, request context, transactions, media."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.types import Message, Scope
 
 from bank.logs import get_logger
@@ -71,13 +72,11 @@ def route_template(scope: Scope) -> str:
     return template if isinstance(template, str) else "<unmatched>"
 
 
-def make_before_send(
-    *, https: bool
-) -> Callable[[Message, Scope], Coroutine[Any, Any, None]]:
+def make_before_send(*, https: bool) -> Callable[[Message, Scope], Coroutine[Any, Any, None]]:
     """Build the hook that stamps headers on every response start and logs the request."""
 
     async def before_send(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start" or scope.get("type") != "http":
+        if message["type"] != "http.response.start" or scope.get("type") != ScopeType.HTTP:
             return
         headers = MutableScopeHeaders.from_message(message)
         rid = request_id(scope)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 
 from litestar.datastructures import Headers
-from litestar.enums import RequestEncodingType
+from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import HTTPException
-from litestar.params import BodyKwarg
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import BodyKwarg
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -47,7 +47,7 @@ def media_type_middleware(app: ASGIApp) -> ASGIApp:
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _METHODS_WITH_BODY:
+        if scope["type"] == ScopeType.HTTP and scope["method"] in _METHODS_WITH_BODY:
             expected = declared_media_type(scope["route_handler"])  # type: ignore[arg-type]
             if expected is not None:
                 headers = Headers.from_scope(scope)

@@ -87,9 +87,7 @@ def problem_body(
     )
 
 
-def problem_response(
-    body: Problem, *, headers: dict[str, str] | None = None
-) -> Response[Problem]:
+def problem_response(body: Problem, *, headers: dict[str, str] | None = None) -> Response[Problem]:
     return Response(
         content=body,
         status_code=body.status,
@@ -167,7 +165,9 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     else:
         # Our own HTTPExceptions carry safe, fixed messages; Litestar's carry no values either.
         detail = exc.detail
-    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}}
+    headers = {
+        k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}
+    }
     body = problem_body(problem, detail=detail, rid=request_id(request.scope), status=status)
     return problem_response(body, headers=headers)
 

@@ -15,6 +15,7 @@ from typing import TypeAlias, cast
 
 import msgspec
 from litestar.di import NamedDependency
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,7 +67,7 @@ async def _send_problem(send: Send, body: Problem, extra: dict[str, str]) -> Non
 
 def transaction_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         mark_request_start(scope)

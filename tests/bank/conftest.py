@@ -8,8 +8,8 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.conftest import serve
 from tests.bank.probe_routes import PROBE_TABLE_DDL, ProbeController
+from tests.conftest import serve
 
 
 @pytest.fixture

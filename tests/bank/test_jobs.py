@@ -72,7 +72,9 @@ async def jobs(settings: Settings, engine: AsyncEngine) -> AsyncIterator[procras
     async with opened(JOB_APP, as_libpq(settings.async_database_url())) as app:
         yield app
     async with engine.begin() as connection:
-        await connection.execute(text("DELETE FROM procrastinate_jobs WHERE task_name LIKE 'test:%'"))
+        await connection.execute(
+            text("DELETE FROM procrastinate_jobs WHERE task_name LIKE 'test:%'")
+        )
 
 
 async def _job_rows(engine: AsyncEngine, task: str) -> list[tuple[str, int]]:
@@ -137,7 +139,10 @@ async def test_failed_job_is_retried_then_succeeds(
 
 
 async def test_exhausted_job_stays_failed_and_is_listed(
-    jobs: procrastinate.App, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, settings: Settings
+    jobs: procrastinate.App,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
 ) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,7 +80,9 @@ async def test_one_structured_event_per_request_without_personal_values(
     capsys.readouterr()
     body = {"device": PERSONAL_VALUE, "items": [{"day": PERSONAL_VALUE, "steps": 1}]}
     response = await probe_client.post(
-        f"/v1/test/readings?email={PERSONAL_VALUE}", json=body, headers={"x-request-id": "abcdefgh1"}
+        f"/v1/test/readings?email={PERSONAL_VALUE}",
+        json=body,
+        headers={"x-request-id": "abcdefgh1"},
     )
     assert response.status_code == 422
     crash = await probe_client.get("/v1/test/crash")

@@ -6,9 +6,7 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 from httpx import Response
-from litestar import Litestar
 
 from bank.app import create_app
 from bank.db import Database

@@ -94,10 +94,7 @@ async def test_concurrent_requests_each_commit_their_own_work(
     committing_probe_client: Client, engine: AsyncEngine
 ) -> None:
     responses = await asyncio.gather(
-        *(
-            committing_probe_client.post("/v1/test/notes", json={"note": f"n{i}"})
-            for i in range(8)
-        )
+        *(committing_probe_client.post("/v1/test/notes", json={"note": f"n{i}"}) for i in range(8))
     )
     assert [r.status_code for r in responses] == [201] * 8
     async with engine.connect() as connection:
