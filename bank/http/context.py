@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import Message, Scope
 
@@ -38,6 +37,21 @@ _ALWAYS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
+
+_HSTS = b"max-age=63072000; includeSubDomains"
+_DOCS_HEADERS = tuple(
+    (name.lower().encode(), value.encode())
+    for name, value in {**_ALWAYS, "Content-Security-Policy": _DOCS_CSP}.items()
+)
+# Responses may carry personal data: no shared or browser caches.
+_API_HEADERS = tuple(
+    (name.lower().encode(), value.encode())
+    for name, value in {
+        **_ALWAYS,
+        "Content-Security-Policy": _API_CSP,
+        "Cache-Control": "no-store",
+    }.items()
+)
 
 access_log = get_logger("bank.http")
 
@@ -78,19 +92,20 @@ def make_before_send(*, https: bool) -> Callable[[Message, Scope], Coroutine[Any
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start" or scope.get("type") != ScopeType.HTTP:
             return
-        headers = MutableScopeHeaders.from_message(message)
         rid = request_id(scope)
-        headers[REQUEST_ID_HEADER] = rid
-        for name, value in _ALWAYS.items():
-            headers.setdefault(name, value)
         path: str = scope.get("path", "")
         is_docs = path == "/docs" or path.startswith("/docs/")
-        headers.setdefault("Content-Security-Policy", _DOCS_CSP if is_docs else _API_CSP)
-        if not is_docs:
-            # Responses may carry personal data: no shared or browser caches.
-            headers.setdefault("Cache-Control", "no-store")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        # Raw header tuples, not MutableScopeHeaders: this runs on every response and the
+        # helper rescans the whole list for each header it sets.
+        headers = list(message.get("headers") or ())
+        present = {name.lower() for name, _ in headers}
+        headers.append((b"x-request-id", rid.encode("latin-1")))
+        for name, value in _DOCS_HEADERS if is_docs else _API_HEADERS:
+            if name not in present:
+                headers.append((name, value))
+        if https and b"strict-transport-security" not in present:
+            headers.append((b"strict-transport-security", _HSTS))
+        message["headers"] = headers
         started = scope["state"].get(_STARTED_KEY)
         duration_ms = (time.perf_counter_ns() - started) / 1e6 if started else None
         access_log.info(
