@@ -16,11 +16,18 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
 
 import bank
+from bank.auth.controllers import OAuthController
+from bank.auth.guards import SECURITY_SCHEME
+from bank.auth.jwks import JwksFetcher
+from bank.auth.keys import SigningKeys
+from bank.auth.principals import SCOPES
+from bank.crypto.keyring import LocalKeyring
 from bank.db import Database
 from bank.db.migrate import heads
 from bank.health import HealthController, ProblemTypesController
@@ -63,6 +70,23 @@ def _openapi_config() -> OpenAPIConfig:
         path="/docs",
         render_plugins=[swagger],
         use_handler_docstrings=False,
+        components=Components(security_schemes={SECURITY_SCHEME: _oauth2_scheme()}),
+    )
+
+
+def _oauth2_scheme() -> SecurityScheme:
+    scopes = {
+        scope: description
+        for principal_scopes in SCOPES.values()
+        for scope, description in principal_scopes.items()
+    }
+    return SecurityScheme(
+        type="oauth2",
+        description=(
+            "JWT access tokens (RFC 9068, ES256). Partners and data sources use "
+            "client_credentials with private_key_jwt; each principal type has its own audience."
+        ),
+        flows=OAuthFlows(client_credentials=OAuthFlow(token_url="/oauth/token", scopes=scopes)),
     )
 
 
@@ -80,6 +104,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         owned = database is None
         db = Database.connect(settings) if database is None else database
         app.state.database = db
+        app.state.signing_keys = SigningKeys(LocalKeyring.from_settings(settings))
+        app.state.jwks_fetcher = JwksFetcher()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if settings.embedded_worker:
@@ -94,6 +120,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     return Litestar(
         route_handlers=[
             HealthController,
+            OAuthController,
             ProblemTypesController,
             _Metrics,
             create_static_files_router(

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bank.auth.cli import register_commands as register_auth_commands
 from bank.db.embedded import embedded_postgres
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
 
@@ -253,6 +254,9 @@ def jobs_retry(job_id: int) -> None:
     with database(_load()) as settings:
         asyncio.run(retry(settings))
     click.echo(f"job {job_id} queued again")
+
+
+register_auth_commands(main, lambda: database(_load()))
 
 
 if __name__ == "__main__":

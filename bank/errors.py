@@ -46,6 +46,10 @@ class DomainError(Exception):
         self.detail = detail
         self.context = context
 
+    def headers(self) -> dict[str, str]:
+        """Response headers this error adds (WWW-Authenticate, Retry-After, ...)."""
+        return {}
+
 
 class ServiceUnavailable(DomainError):
     """A dependency (usually the database) is down; the client should retry later."""
@@ -61,6 +65,9 @@ class ServiceUnavailable(DomainError):
         super().__init__(detail, retry_after_s=retry_after_s)
         self.retry_after_s = retry_after_s
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
 
 # Problem types raised by the HTTP layer itself rather than by a domain error.
 for _problem in (
@@ -72,6 +79,13 @@ for _problem in (
         "One or more fields are missing or invalid; `errors` lists each with its location and "
         "JSON path.",
     ),
+    ProblemType(
+        "unauthenticated",
+        401,
+        "Authentication required",
+        "Send an access token: `Authorization: Bearer <token>`.",
+    ),
+    ProblemType("forbidden", 403, "Forbidden", "You may not perform this operation."),
     ProblemType("not-found", 404, "Not found", "No resource exists at this path for you."),
     ProblemType(
         "method-not-allowed",

@@ -114,6 +114,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 # httpx logs every URL it requests at INFO; URLs are not for logs.
                 "httpx": {"level": "WARNING"},
                 "httpcore": {"level": "WARNING"},
+                # authlib logs issued tokens at DEBUG.
+                "authlib": {"level": "WARNING"},
             },
         }
     )

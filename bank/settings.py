@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=30_000, ge=100)
     ready_timeout_s: float = Field(default=2.0, gt=0, le=30)
     embedded_worker: bool = Field(default=False, description="Run a job worker inside the web app.")
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 random bytes wrapping the bank's own secrets (signing keys). "
+        "Unset: a key file is created in data_dir/keys with 0600 permissions.",
+    )
+    access_token_ttl_s: int = Field(default=600, ge=60, le=600, description="Access token life.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

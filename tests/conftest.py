@@ -46,8 +46,13 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return load_settings(database_url=database_url, environment="test", log_format="json")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        environment="test",
+        log_format="json",
+        data_dir=tmp_path_factory.mktemp("bank-data"),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,9 @@ def declared_media_type(route_handler: HTTPRouteHandler) -> str | None:
     """The media type a route accepts for its body, or None if it takes no body."""
     data_field = route_handler.parsed_data_field
     if data_field is None:
-        return None
+        # Handlers that read the body themselves (the OAuth token endpoint) declare it in `opt`.
+        declared = route_handler.opt.get("body_media_type")
+        return str(declared) if declared else None
     kwarg = data_field.kwarg_definition
     media_type = kwarg.media_type if isinstance(kwarg, BodyKwarg) else RequestEncodingType.JSON
     return str(media_type.value if isinstance(media_type, RequestEncodingType) else media_type)

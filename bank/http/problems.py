@@ -18,7 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from bank.errors import PROBLEM_TYPES, DomainError, ProblemType, ServiceUnavailable
+from bank.errors import PROBLEM_TYPES, DomainError, ProblemType
 from bank.http.context import request_id, route_template
 from bank.logs import get_logger, safe_traceback
 
@@ -28,6 +28,8 @@ log = get_logger("bank.http")
 
 _CODE_BY_STATUS = {
     400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
     413: "payload-too-large",
@@ -173,11 +175,8 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
 
 
 def _handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    headers = {}
-    if isinstance(exc, ServiceUnavailable):
-        headers["Retry-After"] = str(exc.retry_after_s)
     body = problem_body(exc.problem, detail=exc.detail, rid=request_id(request.scope))
-    return problem_response(body, headers=headers)
+    return problem_response(body, headers=exc.headers())
 
 
 def internal_error_body(rid: str) -> Problem:

@@ -9,6 +9,15 @@ from sqlalchemy import Connection, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bank.db.base import Base
+from bank.migrations import models  # noqa: F401 - registers every package's tables on Base
+
+
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    # procrastinate's tables come from its own pinned SQL, not from our models.
+    return not (name or "").startswith("procrastinate_")
+
 
 # Any value works as long as every process uses the same one.
 _MIGRATION_LOCK_KEY = 0x62616E6B  # "bank"
@@ -18,7 +27,12 @@ def _run(connection: Connection) -> None:
     # All migrations run in one transaction (PostgreSQL DDL is transactional); the lock is held
     # until it commits, so a second replica waits and then finds nothing left to do.
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        compare_type=True,
+        include_object=_include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

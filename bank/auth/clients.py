@@ -1,0 +1,228 @@
+"""The client registry operators manage: register, vet (activate), suspend, reinstate.
+
+Rules: confidential clients (partners, data sources) register public keys, never secrets; a
+partner needs at least one unexpired certification (Pマーク, ISMS, ...) to be activated; any
+listed certification that has expired blocks activation; suspending revokes every token the
+client holds at once (`tokens_not_before`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.auth.jwks import check_jwks_uri
+from bank.auth.models import ClientKind, ClientStatus, OAuthClient
+from bank.auth.principals import PRINCIPAL_OF_CLIENT, SCOPES
+from bank.errors import DomainError, ProblemType
+from bank.logs import get_logger
+
+log = get_logger("bank.auth")
+
+_TRANSITIONS = {
+    (ClientStatus.PENDING, ClientStatus.ACTIVE),
+    (ClientStatus.ACTIVE, ClientStatus.SUSPENDED),
+    (ClientStatus.PENDING, ClientStatus.SUSPENDED),
+    (ClientStatus.SUSPENDED, ClientStatus.ACTIVE),
+}
+
+
+class InvalidRegistration(DomainError):
+    problem = ProblemType(
+        code="invalid-client-registration",
+        status=422,
+        title="Invalid client registration",
+        description="The client registration breaks a rule; the detail says which.",
+    )
+
+
+class ClientNotFound(DomainError):
+    problem = ProblemType(
+        code="client-not-found", status=404, title="Client not found", description="No such client."
+    )
+
+
+class StatusChangeRefused(DomainError):
+    problem = ProblemType(
+        code="client-status-conflict",
+        status=409,
+        title="Client status change refused",
+        description="The client cannot move to that status from where it is, or is not vetted.",
+    )
+
+
+@dataclass(frozen=True)
+class Certification:
+    name: str  # e.g. "Pマーク", "ISMS (ISO/IEC 27001)"
+    number: str
+    expires_on: date
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "number": self.number, "expires_on": self.expires_on.isoformat()}
+
+
+@dataclass(frozen=True)
+class Registration:
+    kind: ClientKind
+    name: str
+    scopes: tuple[str, ...]
+    corporate_number: str | None = None
+    contact_email: str | None = None
+    certifications: tuple[Certification, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def corporate_number_is_valid(number: str) -> bool:
+    """法人番号: 13 digits; the first is a check digit over the other twelve (NTA's rule)."""
+    if len(number) != 13 or not number.isdigit():
+        return False
+    body = [int(digit) for digit in number[1:]]
+    weighted = sum(
+        digit * (1 if position % 2 == 1 else 2)
+        for position, digit in enumerate(reversed(body), start=1)
+    )
+    return int(number[0]) == 9 - weighted % 9
+
+
+def check_public_jwks(jwks: dict[str, Any]) -> None:
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or not keys:
+        raise InvalidRegistration("jwks must be a JWK Set with at least one key.")
+    for key in keys:
+        if not isinstance(key, dict):
+            raise InvalidRegistration("jwks holds a value that is not a JWK.")
+        if any(private in key for private in ("d", "p", "q", "k")):
+            raise InvalidRegistration("jwks must hold public keys only.")
+        if key.get("kty") not in {"EC", "RSA", "OKP"}:
+            raise InvalidRegistration("jwks keys must be EC, RSA or OKP.")
+    try:
+        KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError):
+        raise InvalidRegistration("jwks does not parse as a JWK Set.") from None
+
+
+def validate_registration(registration: Registration, *, allow_http_loopback: bool) -> None:
+    allowed = SCOPES[PRINCIPAL_OF_CLIENT[registration.kind]]
+    unknown = set(registration.scopes) - set(allowed)
+    if unknown:
+        raise InvalidRegistration(
+            f"Scopes not available to a {registration.kind.value} client: "
+            + " ".join(sorted(unknown))
+        )
+    if not registration.name.strip():
+        raise InvalidRegistration("name must not be empty.")
+    if registration.corporate_number is not None and not corporate_number_is_valid(
+        registration.corporate_number
+    ):
+        raise InvalidRegistration("corporate_number is not a valid 13-digit 法人番号.")
+    confidential = registration.kind in {ClientKind.PARTNER, ClientKind.SOURCE}
+    if confidential:
+        if (registration.jwks is None) == (registration.jwks_uri is None):
+            raise InvalidRegistration("Register exactly one of jwks or jwks_uri.")
+        if registration.corporate_number is None:
+            raise InvalidRegistration("Partners and data sources need a corporate_number.")
+    elif registration.jwks is not None or registration.jwks_uri is not None:
+        raise InvalidRegistration("Public clients have no keys.")
+    if registration.jwks is not None:
+        check_public_jwks(registration.jwks)
+    if registration.jwks_uri is not None:
+        try:
+            check_jwks_uri(registration.jwks_uri, allow_http_loopback=allow_http_loopback)
+        except ValueError as exc:
+            raise InvalidRegistration(str(exc)) from None
+    for uri in registration.redirect_uris:
+        if not redirect_uri_is_acceptable(uri):
+            raise InvalidRegistration(
+                "redirect URIs must be https, loopback http, or a private-use scheme (RFC 8252)."
+            )
+
+
+def redirect_uri_is_acceptable(uri: str) -> bool:
+    parts = urlsplit(uri)
+    if parts.fragment:
+        return False
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme == "http" and parts.hostname in {"127.0.0.1", "::1"}:
+        return True  # RFC 8252 loopback redirect for native apps
+    # RFC 8252 private-use scheme: a reverse domain name such as jp.city.bank.app:/callback
+    return "." in parts.scheme and not parts.netloc
+
+
+class ClientRegistry:
+    def __init__(self, session: AsyncSession, *, allow_http_loopback: bool = False) -> None:
+        self._session = session
+        self._allow_http_loopback = allow_http_loopback
+
+    async def register(self, registration: Registration) -> OAuthClient:
+        """Add a client in `pending`; operators activate it after vetting."""
+        validate_registration(registration, allow_http_loopback=self._allow_http_loopback)
+        client = OAuthClient(
+            client_id=f"{registration.kind.value.replace('_', '-')}-{secrets.token_urlsafe(12)}",
+            kind=registration.kind.value,
+            name=registration.name.strip(),
+            corporate_number=registration.corporate_number,
+            contact_email=registration.contact_email,
+            certifications=[c.as_json() for c in registration.certifications],
+            redirect_uris=list(registration.redirect_uris),
+            jwks=registration.jwks,
+            jwks_uri=registration.jwks_uri,
+            scopes=sorted(set(registration.scopes)),
+            status=ClientStatus.PENDING.value,
+        )
+        self._session.add(client)
+        await self._session.flush()
+        log.info("auth.client_registered", client_id=client.client_id, kind=client.kind)
+        return client
+
+    async def get(self, client_id: str) -> OAuthClient:
+        client = await self._session.scalar(
+            select(OAuthClient).where(OAuthClient.client_id == client_id).with_for_update()
+        )
+        if client is None:
+            raise ClientNotFound(f"No client {client_id!r}.")
+        return client
+
+    async def list(self) -> list[OAuthClient]:
+        return list(
+            await self._session.scalars(select(OAuthClient).order_by(OAuthClient.created_at))
+        )
+
+    async def set_status(
+        self, client_id: str, target: ClientStatus, *, today: date | None = None
+    ) -> OAuthClient:
+        """Move a client along pending → active → suspended (→ active again after review)."""
+        client = await self.get(client_id)
+        current = ClientStatus(client.status)
+        if (current, target) not in _TRANSITIONS:
+            raise StatusChangeRefused(f"A {current.value} client cannot become {target.value}.")
+        if target is ClientStatus.ACTIVE:
+            _check_vetted(client, today or datetime.now(UTC).date())
+        client.status = target.value
+        if target is ClientStatus.SUSPENDED:
+            # Every token issued so far stops working at once.
+            client.tokens_not_before = datetime.now(UTC)
+        await self._session.flush()
+        log.info("auth.client_status_changed", client_id=client_id, status=target.value)
+        return client
+
+
+def _check_vetted(client: OAuthClient, today: date) -> None:
+    expired = [
+        c["name"] for c in client.certifications if date.fromisoformat(c["expires_on"]) < today
+    ]
+    if expired:
+        raise StatusChangeRefused("Expired certification(s): " + ", ".join(sorted(expired)) + ".")
+    if client.kind == ClientKind.PARTNER.value and not client.certifications:
+        raise StatusChangeRefused("A partner needs a current certification (Pマーク, ISMS, ...).")

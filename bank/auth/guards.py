@@ -1,0 +1,102 @@
+"""The one resource-server check every protected route uses: `guards=[requires(...)]`.
+
+It reads `Authorization: Bearer`, validates the JWT (bank.auth.tokens), insists on the route's
+principal type (by audience) and scopes, and refuses tokens revoked since they were issued: the
+client was suspended, the token itself was revoked, or (for residents) its session ended.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard, Scope
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.auth.errors import InsufficientScope, InvalidToken, MissingToken
+from bank.auth.keys import SigningKeys
+from bank.auth.models import ClientStatus, OAuthClient, RevokedAccessToken
+from bank.auth.principals import AUDIENCES, Principal, PrincipalType
+from bank.auth.tokens import token_kid, validate_access_token
+from bank.http.transaction import provide_db_session
+
+_PRINCIPAL_KEY = "bank.principal"
+SECURITY_SCHEME = "oauth2"
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization")
+    if not header:
+        raise MissingToken("This operation requires an access token.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or " " in token.strip():
+        raise InvalidToken("Use the Bearer scheme: `Authorization: Bearer <token>`.")
+    return token.strip()
+
+
+async def authenticate(
+    token: str, *, session: AsyncSession, keys: SigningKeys, issuer: str
+) -> Principal:
+    """Validate a token completely, revocation included."""
+    kid = token_kid(token)
+    key = keys.cached_public_key(kid) or await keys.public_key(session, kid)
+    principal = validate_access_token(
+        token, key_for=lambda _: key, issuer=issuer, now=int(time.time())
+    )
+    await _refuse_revoked(session, principal)
+    return principal
+
+
+async def _refuse_revoked(session: AsyncSession, principal: Principal) -> None:
+    revoked = exists().where(RevokedAccessToken.jti == principal.token_id)
+    row = (
+        await session.execute(
+            select(OAuthClient.status, OAuthClient.tokens_not_before, revoked).where(
+                OAuthClient.client_id == principal.client_id
+            )
+        )
+    ).one_or_none()
+    if row is None or row.status != ClientStatus.ACTIVE.value:
+        raise InvalidToken("The client of this token is not active.")
+    if principal.issued_at < int(row.tokens_not_before.timestamp()):
+        raise InvalidToken("The token was revoked.")
+    if row[2]:
+        raise InvalidToken("The token was revoked.")
+
+
+def requires(principal_type: PrincipalType, *scopes: str) -> Guard:
+    """A guard admitting only `principal_type` tokens holding every one of `scopes`."""
+    required = frozenset(scopes)
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        app_state = connection.app.state
+        session = await provide_db_session(connection.scope)
+        principal = await authenticate(
+            bearer_token(connection),
+            session=session,
+            keys=app_state.signing_keys,
+            issuer=app_state.settings.public_url,
+        )
+        if principal.type is not principal_type:
+            raise InvalidToken(f"This API accepts only tokens for {AUDIENCES[principal_type]}.")
+        if not required <= principal.scopes:
+            raise InsufficientScope(required)
+        connection.scope["state"][_PRINCIPAL_KEY] = principal
+
+    return guard
+
+
+def security(*scopes: str) -> list[dict[str, list[str]]]:
+    """The OpenAPI security requirement matching `requires(..., *scopes)`."""
+    return [{SECURITY_SCHEME: sorted(scopes)}]
+
+
+async def provide_principal(scope: Scope) -> Principal:
+    """Dependency: the caller a guard admitted (routes without a guard never get one)."""
+    principal: Principal | None = scope["state"].get(_PRINCIPAL_KEY)
+    if principal is None:
+        raise RuntimeError("provide_principal used on a route without a `requires` guard")
+    return principal

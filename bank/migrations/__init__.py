@@ -1,0 +1,1 @@
+"""One Alembic history for every package (run with `bank db upgrade`)."""

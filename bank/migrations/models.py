@@ -1,0 +1,5 @@
+"""Every package's models, imported so Alembic's autogenerate sees the whole schema."""
+
+from bank.auth import models as auth_models
+
+__all__ = ["auth_models"]
