@@ -23,7 +23,7 @@ from openapi_ui_bundles import swagger_ui
 
 import bank
 from bank.auth.controllers import OAuthController
-from bank.auth.guards import SECURITY_SCHEME
+from bank.auth.guards import SECURITY_SCHEME, provide_principal
 from bank.auth.jwks import JwksFetcher
 from bank.auth.keys import SigningKeys
 from bank.auth.principals import SCOPES
@@ -129,7 +129,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         ],
         lifespan=[lifespan],
         state=_initial_state(settings),
-        dependencies={"db_session": Provide(provide_db_session)},
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "principal": Provide(provide_principal),
+        },
         exception_handlers=exception_handlers(),
         middleware=[
             transaction_middleware,

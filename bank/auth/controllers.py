@@ -92,6 +92,9 @@ class OAuthController(Controller):
         status, body, headers = await anyio.to_thread.run_sync(
             server.create_token_response, oauth_request
         )
+        if body.get("error") == "invalid_client":
+            # authlib answers 400 or 401 depending on the check that failed; clients get one.
+            status = 401
         if status == 200:
             for issued in server.issued:
                 log.info("auth.token_issued", grant_type="client_credentials", **issued)

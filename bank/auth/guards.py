@@ -8,9 +8,10 @@ client was suspended, the token itself was revoked, or (for residents) its sessi
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard, Scope
 from sqlalchemy import exists, select
@@ -24,6 +25,9 @@ from bank.auth.tokens import token_kid, validate_access_token
 from bank.http.transaction import provide_db_session
 
 _PRINCIPAL_KEY = "bank.principal"
+
+# Handlers behind `requires(...)` declare `principal: CurrentPrincipal`.
+CurrentPrincipal: TypeAlias = NamedDependency[Principal]
 SECURITY_SCHEME = "oauth2"
 
 
