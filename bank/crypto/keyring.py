@@ -13,7 +13,9 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bank.settings import Settings
 
@@ -30,6 +32,7 @@ class LocalKeyring:
     def __init__(self, key: bytes) -> None:
         if len(key) != _KEY_BYTES:
             raise KeyringError("the master key must be exactly 32 bytes")
+        self._key = key
         self._aead = AESGCM(key)
 
     def __repr__(self) -> str:
@@ -44,6 +47,12 @@ class LocalKeyring:
                 raise KeyringError("BANK_MASTER_KEY is not valid base64") from None
             return cls(key)
         return cls(_load_or_create(settings.data_dir / "keys" / "master.key"))
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (blind index, code pepper), independent of the others."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+            self._key
+        )
 
     def seal(self, plaintext: bytes, *, aad: bytes) -> bytes:
         """Encrypt and bind to `aad` (what the secret is), so sealed values cannot be swapped."""

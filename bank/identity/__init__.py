@@ -1,0 +1,1 @@
+"""Accounts of residents and operators: sign-up, verification, sign-in, sessions, resets."""
