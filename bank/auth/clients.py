@@ -9,7 +9,7 @@ client holds at once (`tokens_not_before`).
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,7 +80,6 @@ class Registration:
     redirect_uris: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def corporate_number_is_valid(number: str) -> bool:

@@ -46,7 +46,7 @@ async def authenticate(
 ) -> Principal:
     """Validate a token completely, revocation included."""
     kid = token_kid(token)
-    key = keys.cached_public_key(kid) or await keys.public_key(session, kid)
+    key = await keys.public_key(session, kid)  # served from its cache without I/O when fresh
     principal = validate_access_token(
         token, key_for=lambda _: key, issuer=issuer, now=int(time.time())
     )
