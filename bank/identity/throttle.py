@@ -60,10 +60,10 @@ def must_lock_account(state: ThrottleState) -> bool:
 
 class Throttles:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+        self.sessions = sessions
 
     async def blocked(self, keys: list[str], now: datetime) -> bool:
-        async with self._sessions() as session:
+        async with self.sessions() as session:
             rows = await session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys)))
             return any(is_blocked(_state(row), now) for row in rows)
 
@@ -71,7 +71,7 @@ class Throttles:
         self, *, account_key: str, address_key: str, now: datetime
     ) -> ThrottleState:
         """Count a failure on both keys (own transaction); returns the account key's state."""
-        async with self._sessions() as session:
+        async with self.sessions() as session:
             account_state = await _update(session, account_key, now, after_account_failure)
             await _update(session, address_key, now, after_address_failure)
             await session.commit()

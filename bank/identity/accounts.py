@@ -1,0 +1,373 @@
+"""Resident and operator accounts: sign-up, verification, sign-in, password change and reset.
+
+Rules that keep account existence secret: sign-up and reset requests answer the same whether
+or not the address is registered (the mail differs, the response does not); sign-in failures
+all get one message and take one argon2 verification's time. One-time codes are six digits,
+peppered hashes, valid 15 minutes for at most 5 attempts, and a new code replaces older ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.auth.models import TokenFamily
+from bank.auth.passwords import (
+    check_new_password,
+    dummy_verify,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from bank.errors import DomainError, ProblemType
+from bank.identity.models import Account, OneTimeCode
+from bank.identity.outbox import enqueue_mail
+from bank.identity.protect import AccountSecrets, new_numeric_code, normalise_email
+from bank.identity.throttle import Throttles, must_lock_account
+from bank.logs import get_logger
+
+log = get_logger("bank.identity")
+
+CODE_LIFETIME = timedelta(minutes=15)
+CODE_ATTEMPTS = 5
+VERIFY_EMAIL = "verify_email"
+RESET_PASSWORD = "reset_password"
+LANGUAGES = ("ja", "en")
+
+
+class SignInFailed(DomainError):
+    problem = ProblemType(
+        code="sign-in-failed",
+        status=401,
+        title="Sign-in failed",
+        description=(
+            "The email address or password is wrong, or sign-in is paused for this account "
+            "or network after repeated failures. Try again later or reset the password."
+        ),
+    )
+
+
+class EmailNotVerified(DomainError):
+    problem = ProblemType(
+        code="email-not-verified",
+        status=403,
+        title="Email address not verified",
+        description="Enter the code we mailed to the address before signing in.",
+    )
+
+
+class InvalidCode(DomainError):
+    problem = ProblemType(
+        code="invalid-code",
+        status=400,
+        title="Invalid or expired code",
+        description="The code is wrong, used, expired or tried too often; ask for a new one.",
+    )
+
+
+class AccountExists(DomainError):
+    problem = ProblemType(
+        code="account-exists",
+        status=409,
+        title="Account exists",
+        description="An account with that email address exists.",
+    )
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Injected time, so tests can age codes and throttles without sleeping."""
+
+    offset: timedelta = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+async def create_account(
+    session: AsyncSession,
+    secrets: AccountSecrets,
+    *,
+    kind: str,
+    email: str,
+    password: str,
+    language: str = "ja",
+    roles: tuple[str, ...] = (),
+    totp_secret_sealed: bytes | None = None,
+    verified_at: datetime | None = None,
+) -> Account:
+    """Insert an account; AccountExists if the address is taken (callers decide what to reveal)."""
+    normalised = normalise_email(email)
+    check_new_password(password, email=normalised)
+    index = secrets.email_index(normalised)
+    if await session.scalar(select(Account.id).where(Account.email_index == index)):
+        raise AccountExists("An account with that email address exists.")
+    account_id = uuid.uuid4()
+    account = Account(
+        id=account_id,
+        kind=kind,
+        email_index=index,
+        email_sealed=secrets.seal_email(account_id, normalised),
+        password_hash=hash_password(password),
+        email_verified_at=verified_at,
+        totp_secret_sealed=totp_secret_sealed,
+        roles=list(roles),
+        status="active",
+        language=language if language in LANGUAGES else "ja",
+    )
+    session.add(account)
+    await session.flush()
+    log.info("identity.account_created", account_id=str(account_id), kind=kind)
+    return account
+
+
+class Accounts:
+    def __init__(
+        self,
+        session: AsyncSession,
+        secrets: AccountSecrets,
+        throttles: Throttles,
+        clock: Clock | None = None,
+    ) -> None:
+        self._session = session
+        self._secrets = secrets
+        self._throttles = throttles
+        self._clock = clock or Clock()
+
+    async def find(self, email: str) -> Account | None:
+        index = self._secrets.email_index(normalise_email(email))
+        account: Account | None = await self._session.scalar(
+            select(Account).where(Account.email_index == index)
+        )
+        return account
+
+    async def get(self, account_id: uuid.UUID) -> Account | None:
+        return await self._session.get(Account, account_id)
+
+    # -- sign-up and verification ------------------------------------------------------------
+
+    async def sign_up(self, email: str, password: str, language: str) -> None:
+        """Register a resident and mail a verification code; an existing address gets a notice."""
+        normalised = normalise_email(email)
+        check_new_password(password, email=normalised)  # policy errors reveal nothing
+        existing = await self.find(normalised)
+        if existing is not None:
+            dummy_verify(password)  # same cost as creating an account
+            await self._mail(existing, "account_exists", {})
+            return
+        account = await create_account(
+            self._session, self._secrets, kind="resident", email=normalised,
+            password=password, language=language,
+        )  # fmt: skip
+        await self.send_code(account, VERIFY_EMAIL)
+
+    async def resend_verification(self, email: str) -> None:
+        account = await self.find(email)
+        if account is not None and account.email_verified_at is None:
+            await self.send_code(account, VERIFY_EMAIL)
+
+    async def verify_email(self, email: str, code: str) -> Account:
+        account = await self.find(email)
+        await self._redeem_code(account, VERIFY_EMAIL, code)
+        assert account is not None  # _redeem_code refused a missing account
+        if account.email_verified_at is None:
+            account.email_verified_at = self._clock.now()
+        log.info("identity.email_verified", account_id=str(account.id))
+        return account
+
+    # -- sign-in -----------------------------------------------------------------------------
+
+    async def authenticate(self, email: str, password: str, client_address: str) -> Account:
+        """The account for these credentials, or SignInFailed (one answer for every cause)."""
+        now = self._clock.now()
+        try:
+            normalised = normalise_email(email)
+        except DomainError:
+            dummy_verify(password)
+            raise SignInFailed("The email address or password is wrong.") from None
+        account_key = f"account:{self._secrets.email_index(normalised)}"
+        address_key = f"address:{self._secrets.address_index(client_address)}"
+        if await self._throttles.blocked([account_key, address_key], now):
+            dummy_verify(password)
+            log.info("identity.sign_in_throttled")
+            raise SignInFailed("The email address or password is wrong.")
+        account = await self.find(normalised)
+        usable = account is not None and account.status == "active"
+        if account is None:
+            dummy_verify(password)
+            valid = False
+        else:
+            valid = verify_password(account.password_hash, password) and usable
+        if not valid:
+            state = await self._throttles.record_failure(
+                account_key=account_key, address_key=address_key, now=now
+            )
+            if account is not None and must_lock_account(state) and account.status == "active":
+                await self._lock(account.id)
+            log.info(
+                "identity.sign_in_failed",
+                account_id=str(account.id) if account else None,
+                failures=state.failures,
+            )
+            raise SignInFailed("The email address or password is wrong.")
+        assert account is not None
+        if account.email_verified_at is None:
+            raise EmailNotVerified("Enter the code we mailed to you first.")
+        if needs_rehash(account.password_hash):
+            account.password_hash = hash_password(password)
+        await self._throttles.clear(self._session, account_key)
+        log.info("identity.signed_in", account_id=str(account.id), kind=account.kind)
+        return account
+
+    async def _lock(self, account_id: uuid.UUID) -> None:
+        # Its own transaction: the failed request rolls back, the lock must stay.
+        async with self._throttles.sessions() as session:
+            await session.execute(
+                update(Account).where(Account.id == account_id).values(status="locked")
+            )
+            await session.commit()
+        log.warning("identity.account_locked", account_id=str(account_id))
+
+    # -- passwords ---------------------------------------------------------------------------
+
+    async def change_password(
+        self, account: Account, current: str, new: str, *, keep_session: str | None = None
+    ) -> None:
+        if not verify_password(account.password_hash, current):
+            raise SignInFailed("The current password is wrong.")
+        await self._set_password(account, new, keep_session=keep_session)
+        log.info("identity.password_changed", account_id=str(account.id))
+
+    async def request_password_reset(self, email: str) -> None:
+        account = await self.find(email)
+        if account is not None and account.status != "erased":
+            await self.send_code(account, RESET_PASSWORD)
+
+    async def reset_password(self, email: str, code: str, new: str) -> Account:
+        """Set a new password by code; unlocks a locked account and clears its throttle."""
+        normalised = normalise_email(email)
+        check_new_password(new, email=normalised)
+        account = await self.find(normalised)
+        await self._redeem_code(account, RESET_PASSWORD, code)
+        assert account is not None
+        await self._set_password(account, new)
+        if account.status == "locked":
+            account.status = "active"
+        # Receiving the code proves control of the mailbox.
+        account.email_verified_at = account.email_verified_at or self._clock.now()
+        await self._throttles.clear(
+            self._session, f"account:{self._secrets.email_index(normalised)}"
+        )
+        log.info("identity.password_reset", account_id=str(account.id))
+        return account
+
+    async def _set_password(
+        self, account: Account, new: str, *, keep_session: str | None = None
+    ) -> None:
+        check_new_password(new, email=self._secrets.open_email(account.id, account.email_sealed))
+        account.password_hash = hash_password(new)
+        account.password_changed_at = self._clock.now()
+        # Every other session signed in with the old password ends.
+        await revoke_families(
+            self._session, account.id, reason="password_changed", keep=keep_session
+        )
+
+    # -- one-time codes ----------------------------------------------------------------------
+
+    async def send_code(self, account: Account, purpose: str) -> None:
+        now = self._clock.now()
+        await self._session.execute(
+            update(OneTimeCode)
+            .where(
+                OneTimeCode.account_id == account.id,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+            )
+            .values(used_at=now)  # a new code replaces the old ones
+        )
+        code = new_numeric_code()
+        self._session.add(
+            OneTimeCode(
+                account_id=account.id,
+                purpose=purpose,
+                code_hash=self._secrets.code_hash(account.id, purpose, code),
+                expires_at=now + CODE_LIFETIME,
+            )
+        )
+        await self._mail(account, purpose, {"code": code})
+
+    async def _redeem_code(self, account: Account | None, purpose: str, code: str) -> None:
+        now = self._clock.now()
+        row = None
+        if account is not None:
+            row = await self._session.scalar(
+                select(OneTimeCode)
+                .where(
+                    OneTimeCode.account_id == account.id,
+                    OneTimeCode.purpose == purpose,
+                    OneTimeCode.used_at.is_(None),
+                    OneTimeCode.expires_at > now,
+                )
+                .order_by(OneTimeCode.created_at.desc())
+                .limit(1)
+            )
+        if row is None or row.attempts >= CODE_ATTEMPTS:
+            raise InvalidCode("The code is wrong or expired.")
+        if row.code_hash != self._secrets.code_hash(row.account_id, purpose, code.strip()):
+            await self._count_attempt(row.id)
+            raise InvalidCode("The code is wrong or expired.")
+        # Claimed with a conditional update: of two concurrent redemptions only one succeeds.
+        claimed = await self._session.scalar(
+            update(OneTimeCode)
+            .where(OneTimeCode.id == row.id, OneTimeCode.used_at.is_(None))
+            .values(used_at=now)
+            .returning(OneTimeCode.id)
+        )
+        if claimed is None:
+            raise InvalidCode("The code is wrong or expired.")
+
+    async def _count_attempt(self, code_id: uuid.UUID) -> None:
+        # Counted in its own transaction: the failing request rolls back.
+        async with self._throttles.sessions() as session:
+            await session.execute(
+                update(OneTimeCode)
+                .where(OneTimeCode.id == code_id)
+                .values(attempts=OneTimeCode.attempts + 1)
+            )
+            await session.commit()
+
+    async def _mail(self, account: Account, template: str, payload: dict[str, str]) -> None:
+        await enqueue_mail(
+            self._session,
+            self._secrets,
+            template=template,
+            language=account.language,
+            recipient=self._secrets.open_email(account.id, account.email_sealed),
+            payload=payload,
+        )
+
+
+async def revoke_families(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    *,
+    reason: str,
+    family_id: str | None = None,
+    keep: str | None = None,
+) -> None:
+    """End a resident's app sessions (all, or one): refresh tokens at once, access tokens at
+    their next use."""
+    statement = (
+        update(TokenFamily)
+        .where(TokenFamily.account_id == account_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+    )
+    if family_id is not None:
+        statement = statement.where(TokenFamily.id == family_id)
+    if keep is not None:
+        statement = statement.where(TokenFamily.id != keep)
+    await session.execute(statement)

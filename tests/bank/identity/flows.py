@@ -1,0 +1,74 @@
+"""Drive the sign-in pages like a browser would (forms, cookies, CSRF), and read the outbox."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bank.identity.outbox import Mail, unsent_mail
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery staple 7"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def new_email() -> str:
+    return f"resident-{secrets.token_hex(6)}@example.jp"
+
+
+async def committed(engine: AsyncEngine, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        return await work(session)
+
+
+async def csrf_of(client: httpx.AsyncClient, path: str) -> str:
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    match = _CSRF.search(page.text)
+    assert match is not None, "the page has no CSRF field"
+    return match.group(1)
+
+
+async def post_form(
+    client: httpx.AsyncClient, path: str, fields: dict[str, str], *, page: str = "/signin"
+) -> httpx.Response:
+    token = await csrf_of(client, page)
+    return await client.post(path, data={"csrf": token, **fields})
+
+
+async def mail_to(engine: AsyncEngine, app: Litestar, email: str, template: str) -> Mail:
+    """The newest unsent mail of `template` to `email` (tests stand in for the mail worker)."""
+    found = await committed(engine, lambda s: unsent_mail(s, app.state.account_secrets))
+    matching = [m for m in found if m.recipient == email and m.template == template]
+    assert matching, f"no {template} mail to the address"
+    return matching[-1]
+
+
+async def sign_up_and_verify(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    app: Litestar,
+    email: str,
+    password: str = PASSWORD,
+    return_to: str = "/account",
+) -> httpx.Response:
+    """Create a resident through the pages; returns the verification step's response."""
+    response = await post_form(
+        client, "/signup", {"email": email, "password": password, "return_to": return_to}
+    )
+    assert response.status_code == 200, response.text
+    code = (await mail_to(engine, app, email, "verify_email")).payload["code"]
+    return await post_form(
+        client, "/signup/verify", {"email": email, "code": code, "return_to": return_to}
+    )
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
