@@ -22,7 +22,8 @@ from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
 
 import bank
-from bank.auth.controllers import OAuthController
+from bank.auth.authorize import authorize
+from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH, OAuthController
 from bank.auth.guards import SECURITY_SCHEME, provide_principal
 from bank.auth.jwks import JwksFetcher
 from bank.auth.keys import SigningKeys
@@ -35,6 +36,9 @@ from bank.http.context import make_before_send
 from bank.http.media import media_type_middleware
 from bank.http.problems import exception_handlers
 from bank.http.transaction import provide_db_session, transaction_middleware
+from bank.identity.api import AccountController
+from bank.identity.pages import IDENTITY_STATIC, IdentityPages
+from bank.identity.protect import AccountSecrets
 from bank.jobs import assemble_job_app, kernel_tasks, opened
 from bank.logs import configure_logging, get_logger
 from bank.settings import Settings, as_libpq, load_settings
@@ -83,10 +87,19 @@ def _oauth2_scheme() -> SecurityScheme:
     return SecurityScheme(
         type="oauth2",
         description=(
-            "JWT access tokens (RFC 9068, ES256). Partners and data sources use "
+            "JWT access tokens (RFC 9068, ES256). The residents' app and the operators' console "
+            "use authorization_code with PKCE (S256); partners and data sources use "
             "client_credentials with private_key_jwt; each principal type has its own audience."
         ),
-        flows=OAuthFlows(client_credentials=OAuthFlow(token_url="/oauth/token", scopes=scopes)),
+        flows=OAuthFlows(
+            client_credentials=OAuthFlow(token_url=TOKEN_PATH, scopes=scopes),
+            authorization_code=OAuthFlow(
+                authorization_url=AUTHORIZE_PATH,
+                token_url=TOKEN_PATH,
+                refresh_url=TOKEN_PATH,
+                scopes=scopes,
+            ),
+        ),
     )
 
 
@@ -104,7 +117,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         owned = database is None
         db = Database.connect(settings) if database is None else database
         app.state.database = db
-        app.state.signing_keys = SigningKeys(LocalKeyring.from_settings(settings))
+        keyring = LocalKeyring.from_settings(settings)
+        app.state.signing_keys = SigningKeys(keyring)
+        app.state.account_secrets = AccountSecrets(keyring)
         app.state.jwks_fetcher = JwksFetcher()
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -121,10 +136,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         route_handlers=[
             HealthController,
             OAuthController,
+            authorize,
+            IdentityPages,
+            AccountController,
             ProblemTypesController,
             _Metrics,
             create_static_files_router(
                 path=_DOCS_ASSETS, directories=[swagger_ui.static_path], include_in_schema=False
+            ),
+            create_static_files_router(
+                path="/static/identity", directories=[IDENTITY_STATIC], include_in_schema=False
             ),
         ],
         lifespan=[lifespan],

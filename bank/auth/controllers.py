@@ -1,4 +1,5 @@
-"""OAuth endpoints: server metadata (RFC 8414), JWKS, token (RFC 6749/7523).
+"""OAuth endpoints: metadata (RFC 8414), JWKS, token (RFC 6749/7523), revocation (RFC 7009),
+introspection (RFC 7662). The authorization endpoint is in bank.auth.authorize.
 
 OAuth endpoints answer errors in RFC 6749's format (`{"error": ..., "error_description": ...}`),
 which OAuth client libraries expect, rather than problem+json.
@@ -11,7 +12,10 @@ from typing import Any
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.auth.endpoints import Introspection, Revocation
+from bank.auth.grants import NO_CLIENT_AUTH
 from bank.auth.principals import all_scopes
 from bank.auth.server import (
     ASSERTION_ALGORITHMS,
@@ -25,23 +29,72 @@ from bank.logs import get_logger
 
 log = get_logger("bank.auth")
 
+AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"
 JWKS_PATH = "/oauth/jwks"
+REVOKE_PATH = "/oauth/revoke"
+INTROSPECT_PATH = "/oauth/introspect"
+_AUTH_METHODS = [PRIVATE_KEY_JWT, NO_CLIENT_AUTH]
 
 
 def server_metadata(issuer: str) -> dict[str, Any]:
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}{AUTHORIZE_PATH}",
         "token_endpoint": f"{issuer}{TOKEN_PATH}",
         "jwks_uri": f"{issuer}{JWKS_PATH}",
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": [PRIVATE_KEY_JWT],
+        "revocation_endpoint": f"{issuer}{REVOKE_PATH}",
+        "introspection_endpoint": f"{issuer}{INTROSPECT_PATH}",
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "token_endpoint_auth_methods_supported": _AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "revocation_endpoint_auth_methods_supported": _AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": _AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "scopes_supported": all_scopes(),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
     }
+
+
+async def build_server(state: State, db_session: AsyncSession) -> BankAuthorizationServer:
+    """An authorization server for one request, bound to that request's session."""
+    issuer: str = state.settings.public_url
+    server = BankAuthorizationServer(
+        store=DatabaseOAuthStore(
+            db_session,
+            state.database.sessions,
+            state.jwks_fetcher,
+            signing_keys=state.signing_keys,
+            issuer=issuer,
+        ),
+        issuer=issuer,
+        signing_key=await state.signing_keys.active(db_session),
+        access_token_ttl_s=state.settings.access_token_ttl_s,
+    )
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    return server
+
+
+async def oauth_form_request(request: Request[Any, Any, Any], path: str) -> FormRequest:
+    form = await request.form()
+    return FormRequest(
+        method="POST",
+        uri=f"{request.app.state.settings.public_url}{path}",
+        headers=request.headers,
+        form={key: form.getall(key) for key in form},
+    )
+
+
+def _oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> Response[Any]:
+    if isinstance(body, dict) and body.get("error") == "invalid_client":
+        # authlib answers 400 or 401 depending on the check that failed; clients get one.
+        status = 401
+    return Response(body, status_code=status, headers=dict(headers))
 
 
 class OAuthController(Controller):
@@ -68,36 +121,58 @@ class OAuthController(Controller):
     @post(
         TOKEN_PATH,
         operation_id="IssueToken",
-        summary="Token endpoint (client_credentials with private_key_jwt)",
+        summary="Token endpoint: authorization_code + PKCE, refresh_token, client_credentials",
         status_code=200,
         opt={"body_media_type": "application/x-www-form-urlencoded"},
     )
     async def token(
         self, request: Request[Any, Any, Any], state: State, db_session: DbSession
     ) -> Response[Any]:
-        form = await request.form()
-        issuer: str = state.settings.public_url
-        oauth_request = FormRequest(
-            method="POST",
-            uri=f"{issuer}{TOKEN_PATH}",
-            headers=request.headers,
-            form={key: form.getall(key) for key in form},
-        )
-        server = BankAuthorizationServer(
-            store=DatabaseOAuthStore(db_session, state.database.sessions, state.jwks_fetcher),
-            issuer=issuer,
-            signing_key=await state.signing_keys.active(db_session),
-            access_token_ttl_s=state.settings.access_token_ttl_s,
-        )
+        oauth_request = await oauth_form_request(request, TOKEN_PATH)
+        grant_type = oauth_request.form.get("grant_type")
+        server = await build_server(state, db_session)
         status, body, headers = await anyio.to_thread.run_sync(
             server.create_token_response, oauth_request
         )
-        if body.get("error") == "invalid_client":
-            # authlib answers 400 or 401 depending on the check that failed; clients get one.
-            status = 401
         if status == 200:
             for issued in server.issued:
-                log.info("auth.token_issued", grant_type="client_credentials", **issued)
+                log.info("auth.token_issued", grant_type=grant_type, **issued)
         else:
-            log.info("auth.token_refused", error=body.get("error"), status=status)
-        return Response(body, status_code=status, headers=dict(headers))
+            log.info(
+                "auth.token_refused", grant_type=grant_type, error=body.get("error"), status=status
+            )
+        return _oauth_response(status, body, headers)
+
+    @post(
+        REVOKE_PATH,
+        operation_id="RevokeToken",
+        summary="Token revocation (RFC 7009); a refresh token ends its whole session",
+        status_code=200,
+        opt={"body_media_type": "application/x-www-form-urlencoded"},
+    )
+    async def revoke(
+        self, request: Request[Any, Any, Any], state: State, db_session: DbSession
+    ) -> Response[Any]:
+        oauth_request = await oauth_form_request(request, REVOKE_PATH)
+        server = await build_server(state, db_session)
+        status, body, headers = await anyio.to_thread.run_sync(
+            server.create_endpoint_response, Revocation.ENDPOINT_NAME, oauth_request
+        )
+        return _oauth_response(status, body, headers)
+
+    @post(
+        INTROSPECT_PATH,
+        operation_id="IntrospectToken",
+        summary="Token introspection (RFC 7662), for the caller's own tokens",
+        status_code=200,
+        opt={"body_media_type": "application/x-www-form-urlencoded"},
+    )
+    async def introspect(
+        self, request: Request[Any, Any, Any], state: State, db_session: DbSession
+    ) -> Response[Any]:
+        oauth_request = await oauth_form_request(request, INTROSPECT_PATH)
+        server = await build_server(state, db_session)
+        status, body, headers = await anyio.to_thread.run_sync(
+            server.create_endpoint_response, Introspection.ENDPOINT_NAME, oauth_request
+        )
+        return _oauth_response(status, body, headers)

@@ -14,12 +14,12 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard, Scope
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.errors import InsufficientScope, InvalidToken, MissingToken
 from bank.auth.keys import SigningKeys
-from bank.auth.models import ClientStatus, OAuthClient, RevokedAccessToken
+from bank.auth.models import ClientStatus, OAuthClient, RevokedAccessToken, TokenFamily
 from bank.auth.principals import AUDIENCES, Principal, PrincipalType
 from bank.auth.tokens import token_kid, validate_access_token
 from bank.http.transaction import provide_db_session
@@ -55,7 +55,14 @@ async def authenticate(
 
 
 async def _refuse_revoked(session: AsyncSession, principal: Principal) -> None:
-    revoked = exists().where(RevokedAccessToken.jti == principal.token_id)
+    # One round trip: the client's standing, the token's own revocation, and (for tokens
+    # issued to a signed-in account) whether its session was ended.
+    revoked: ColumnElement[bool] = exists().where(RevokedAccessToken.jti == principal.token_id)
+    if principal.session_id is not None:
+        session_live = exists().where(
+            TokenFamily.id == principal.session_id, TokenFamily.revoked_at.is_(None)
+        )
+        revoked = or_(revoked, ~session_live)
     row = (
         await session.execute(
             select(OAuthClient.status, OAuthClient.tokens_not_before, revoked).where(

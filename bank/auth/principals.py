@@ -70,3 +70,7 @@ class Principal:
     issued_at: int
     expires_at: int
     session_id: str | None = None
+
+    @property
+    def audience(self) -> str:
+        return AUDIENCES[self.type]

@@ -12,6 +12,7 @@ for, and only active clients.
 
 from __future__ import annotations
 
+import secrets
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -34,6 +35,14 @@ from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
 
+from bank.auth.grants import (
+    AuthorizationCode,
+    GrantUser,
+    IssuedCode,
+    LiveRefreshToken,
+    RefreshToken,
+    S256Challenge,
+)
 from bank.auth.jwks import JwksUnavailable
 from bank.auth.keys import ActiveKey
 from bank.auth.models import ClientKind
@@ -78,7 +87,7 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
         return self.client_id
 
     def get_default_redirect_uri(self) -> str | None:
-        return self.redirect_uris[0] if self.redirect_uris else None
+        return None  # redirect_uri is always required: never redirect to a guessed one
 
     def get_allowed_scope(self, scope: str | None) -> str:
         if not scope:
@@ -93,6 +102,10 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method == self.auth_method
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind not in _CONFIDENTIAL
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and self.kind not in _CONFIDENTIAL
@@ -115,6 +128,33 @@ class OAuthStore:
 
     async def client_keys(self, client: RegisteredClient) -> Mapping[str, Any]:
         """The client's public JWKS (inline or fetched from its `jwks_uri`)."""
+        raise NotImplementedError
+
+    async def save_code(
+        self,
+        *,
+        code: str,
+        client_id: str,
+        user: GrantUser,
+        redirect_uri: str,
+        scope: str,
+        code_challenge: str,
+        code_challenge_method: str,
+    ) -> None:
+        """Store a new code (hashed) and open the token family it starts."""
+        raise NotImplementedError
+
+    async def redeem_code(self, code: str, client_id: str) -> IssuedCode | None:
+        """Mark a live code used and return it; a used one revokes its family and gives None."""
+        raise NotImplementedError
+
+    async def redeem_refresh_token(
+        self, token: str, client_id: str | None
+    ) -> LiveRefreshToken | None:
+        """Mark a live refresh token used; a used one revokes its family and gives None."""
+        raise NotImplementedError
+
+    async def save_refresh_token(self, token: str, *, family_id: str, scope: str) -> None:
         raise NotImplementedError
 
 
@@ -242,7 +282,12 @@ class BankAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         AuthorizationServer.__init__(self, scopes_supported=None)
         self.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT(self))
         self.register_grant(ClientCredentials)
+        self.register_grant(AuthorizationCode, [S256Challenge(required=True)])
+        self.register_grant(RefreshToken)
         self.register_token_generator("default", self._generate_token)
+
+    def call_store(self, fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+        return on_loop(fn, *args, **kwargs)
 
     @property
     def token_endpoint(self) -> str:
@@ -278,9 +323,11 @@ class BankAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
+        if user is not None:
+            return self._generate_user_token(client, user, scope or "", include_refresh_token)
         scopes = client.get_allowed_scope(scope).split()
         principal_type = PRINCIPAL_OF_CLIENT[client.kind]
-        subject = client.client_id if user is None else str(user)
+        subject = client.client_id
         token, claims = mint_access_token(
             self.signing_key,
             issuer=self.issuer,
@@ -298,3 +345,41 @@ class BankAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             "expires_in": self.access_token_ttl_s,
             "scope": " ".join(scopes),
         }
+
+    def _generate_user_token(
+        self, client: RegisteredClient, user: GrantUser, scope: str, include_refresh_token: bool
+    ) -> dict[str, Any]:
+        # The scope was settled when the code was issued; an empty one stays empty (never
+        # "everything the client may ask for", which is authlib's default).
+        scopes = sorted(set(scope.split()))
+        assert user.family_id is not None, "user tokens always belong to a token family"
+        token, claims = mint_access_token(
+            self.signing_key,
+            issuer=self.issuer,
+            principal_type=PRINCIPAL_OF_CLIENT[client.kind],
+            subject=str(user.account_id),
+            client_id=client.client_id,
+            scopes=scopes,
+            now=int(time.time()),
+            ttl_s=self.access_token_ttl_s,
+            session_id=user.family_id,
+        )
+        self.issued.append(
+            {"jti": claims["jti"], "client_id": client.client_id, "sid": user.family_id}
+        )
+        response: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": token,
+            "expires_in": self.access_token_ttl_s,
+            "scope": " ".join(scopes),
+        }
+        if include_refresh_token:
+            refresh_token = secrets.token_urlsafe(32)
+            self.call_store(
+                self.store.save_refresh_token,
+                refresh_token,
+                family_id=user.family_id,
+                scope=" ".join(scopes),
+            )
+            response["refresh_token"] = refresh_token
+        return response

@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bank.auth.endpoints import TokenView
+from bank.auth.errors import InvalidToken
+from bank.auth.grants import CODE_LIFETIME_S, GrantUser, IssuedCode, LiveRefreshToken
+from bank.auth.guards import authenticate
 from bank.auth.jwks import JwksFetcher
-from bank.auth.models import ClientKind, ClientStatus, OAuthClient, UsedAssertion
+from bank.auth.keys import SigningKeys
+from bank.auth.models import (
+    AuthorizationCode,
+    ClientKind,
+    ClientStatus,
+    OAuthClient,
+    RefreshToken,
+    RevokedAccessToken,
+    TokenFamily,
+    UsedAssertion,
+)
 from bank.auth.server import OAuthStore, RegisteredClient
+from bank.identity.models import Account
+from bank.identity.protect import hash_token, new_token
+from bank.logs import get_logger
+
+log = get_logger("bank.auth")
+
+# A resident stays signed in to the app for 30 days of inactivity, 90 days at most.
+REFRESH_TOKEN_IDLE = timedelta(days=30)
+FAMILY_LIFETIME = timedelta(days=90)
 
 
 class DatabaseOAuthStore(OAuthStore):
@@ -21,10 +44,15 @@ class DatabaseOAuthStore(OAuthStore):
         session: AsyncSession,
         sessions: async_sessionmaker[AsyncSession],
         jwks_fetcher: JwksFetcher,
+        *,
+        signing_keys: SigningKeys | None = None,
+        issuer: str = "",
     ) -> None:
         self._session = session
         self._sessions = sessions
         self._jwks_fetcher = jwks_fetcher
+        self._signing_keys = signing_keys
+        self._issuer = issuer
 
     async def client(self, client_id: str) -> RegisteredClient | None:
         row = await self._session.scalar(
@@ -63,3 +91,209 @@ class DatabaseOAuthStore(OAuthStore):
         if client.jwks_uri is not None:
             return await self._jwks_fetcher.fetch(client.jwks_uri)
         return {"keys": []}
+
+    async def save_code(
+        self,
+        *,
+        code: str,
+        client_id: str,
+        user: GrantUser,
+        redirect_uri: str,
+        scope: str,
+        code_challenge: str,
+        code_challenge_method: str,
+    ) -> None:
+        now = datetime.now(UTC)
+        family = TokenFamily(
+            id=new_token(16),
+            account_id=user.account_id,
+            client_id=client_id,
+            expires_at=now + FAMILY_LIFETIME,
+        )
+        self._session.add(family)
+        await self._session.flush()
+        self._session.add(
+            AuthorizationCode(
+                code_hash=hash_token(code),
+                family_id=family.id,
+                client_id=client_id,
+                account_id=user.account_id,
+                redirect_uri=redirect_uri,
+                scope=scope,
+                code_challenge=code_challenge,
+                code_challenge_method=code_challenge_method,
+                expires_at=now + timedelta(seconds=CODE_LIFETIME_S),
+            )
+        )
+        await self._session.flush()
+
+    async def redeem_code(self, code: str, client_id: str) -> IssuedCode | None:
+        now = datetime.now(UTC)
+        # The row lock makes two concurrent redemptions take turns: the second sees `used_at`.
+        row = (
+            await self._session.execute(
+                select(AuthorizationCode, TokenFamily, Account)
+                .join(TokenFamily, TokenFamily.id == AuthorizationCode.family_id)
+                .join(Account, Account.id == AuthorizationCode.account_id)
+                .where(AuthorizationCode.code_hash == hash_token(code))
+                .with_for_update(of=AuthorizationCode)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        stored, family, account = row
+        if stored.client_id != client_id:
+            return None
+        if stored.used_at is not None:
+            await self._revoke_family(family.id, reason="code_replayed")
+            log.warning("auth.code_replayed", client_id=client_id, sid=family.id)
+            return None
+        if stored.expires_at <= now or family.revoked_at is not None or account.status != "active":
+            return None
+        stored.used_at = now
+        await self._session.flush()
+        return IssuedCode(
+            code_hash=stored.code_hash,
+            client_id=stored.client_id,
+            user=GrantUser(account_id=account.id, kind=account.kind, family_id=family.id),
+            redirect_uri=stored.redirect_uri,
+            scope=stored.scope,
+            code_challenge=stored.code_challenge,
+            code_challenge_method=stored.code_challenge_method,
+        )
+
+    async def redeem_refresh_token(
+        self, token: str, client_id: str | None
+    ) -> LiveRefreshToken | None:
+        now = datetime.now(UTC)
+        row = (
+            await self._session.execute(
+                select(RefreshToken, TokenFamily, Account)
+                .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+                .join(Account, Account.id == TokenFamily.account_id)
+                .where(RefreshToken.token_hash == hash_token(token))
+                .with_for_update(of=RefreshToken)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        stored, family, account = row
+        if family.client_id != client_id:
+            return None
+        if stored.used_at is not None:
+            # A rotated token came back: whoever holds the family's tokens may be an attacker.
+            await self._revoke_family(family.id, reason="refresh_token_reused")
+            log.warning("auth.refresh_token_reused", client_id=client_id, sid=family.id)
+            return None
+        if (
+            stored.expires_at <= now
+            or family.revoked_at is not None
+            or family.expires_at <= now
+            or account.status != "active"
+        ):
+            return None
+        stored.used_at = now
+        await self._session.flush()
+        return LiveRefreshToken(
+            token_hash=stored.token_hash,
+            client_id=family.client_id,
+            user=GrantUser(account_id=account.id, kind=account.kind, family_id=family.id),
+            scope=stored.scope,
+        )
+
+    async def save_refresh_token(self, token: str, *, family_id: str, scope: str) -> None:
+        self._session.add(
+            RefreshToken(
+                token_hash=hash_token(token),
+                family_id=family_id,
+                scope=scope,
+                expires_at=datetime.now(UTC) + REFRESH_TOKEN_IDLE,
+            )
+        )
+        await self._session.flush()
+
+    async def _revoke_family(self, family_id: str, *, reason: str) -> None:
+        # Committed on its own: the request that detected the replay fails and rolls back.
+        async with self._sessions() as session:
+            await session.execute(
+                update(TokenFamily)
+                .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+            )
+            await session.commit()
+
+    async def describe_token(self, token: str) -> TokenView | None:
+        """An access token (JWT) or a refresh token, as introspection and revocation see it."""
+        if token.count(".") == 2:
+            return await self._describe_access_token(token)
+        row = (
+            await self._session.execute(
+                select(RefreshToken, TokenFamily)
+                .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+                .where(RefreshToken.token_hash == hash_token(token))
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        stored, family = row
+        now = datetime.now(UTC)
+        active = (
+            stored.used_at is None
+            and stored.expires_at > now
+            and family.revoked_at is None
+            and family.expires_at > now
+        )
+        return TokenView(
+            kind="refresh_token",
+            client_id=family.client_id,
+            active=active,
+            token_id=family.id,
+            expires_at=int(min(stored.expires_at, family.expires_at).timestamp()),
+            claims={"sub": str(family.account_id), "scope": stored.scope, "sid": family.id},
+        )
+
+    async def _describe_access_token(self, token: str) -> TokenView | None:
+        assert self._signing_keys is not None, "access tokens need the signing keys"
+        try:
+            principal = await authenticate(
+                token, session=self._session, keys=self._signing_keys, issuer=self._issuer
+            )
+        except InvalidToken:
+            return None  # forged, expired or revoked: nothing to describe
+        claims: dict[str, Any] = {
+            "sub": principal.subject,
+            "scope": " ".join(sorted(principal.scopes)),
+            "iat": principal.issued_at,
+            "iss": self._issuer,
+            "aud": principal.audience,
+            "jti": principal.token_id,
+            "ptype": principal.type.value,
+        }
+        if principal.session_id is not None:
+            claims["sid"] = principal.session_id
+        return TokenView(
+            kind="access_token",
+            client_id=principal.client_id,
+            active=True,
+            token_id=principal.token_id,
+            expires_at=principal.expires_at,
+            claims=claims,
+        )
+
+    async def revoke_token(self, token: TokenView) -> None:
+        if token.kind == "refresh_token":
+            await self._session.execute(
+                update(TokenFamily)
+                .where(TokenFamily.id == token.token_id, TokenFamily.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC), revoked_reason="revoked_by_client")
+            )
+        else:
+            await self._session.execute(
+                insert(RevokedAccessToken)
+                .values(
+                    jti=token.token_id,
+                    expires_at=datetime.fromtimestamp(token.expires_at, UTC),
+                )
+                .on_conflict_do_nothing()
+            )
+        log.info("auth.token_revoked", client_id=token.client_id, kind=token.kind)

@@ -1,0 +1,268 @@
+"""The operators' API over the client registry: list, register, inspect, activate and suspend.
+
+Every rule (法人番号, public keys only, scopes per kind, redirect URIs, vetting, transitions) lives in
+`bank.auth.clients`; this module only translates HTTP to registry calls and back.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from bank.auth.clients import Certification, ClientRegistry, Registration
+from bank.auth.guards import CurrentPrincipal, requires, security
+from bank.auth.models import ClientKind, ClientStatus, OAuthClient
+from bank.auth.principals import PrincipalType
+from bank.http.problems import problem_responses
+from bank.http.transaction import DbSession
+from bank.logs import get_logger
+
+log = get_logger("bank.auth")
+
+# JWK members that carry private or symmetric key material (RFC 7518 §6).
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_Uri = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+_Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ClientCertification(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(examples=["Pマーク"])] = msgspec.field()
+    number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = msgspec.field()
+    expires_on: date = msgspec.field()
+
+
+class ClientCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    kind: ClientKind
+    name: _Text
+    scopes: Annotated[
+        list[_Scope],
+        msgspec.Meta(min_length=1, max_length=20, description="Scopes the client may request."),
+    ]
+    corporate_number: (
+        Annotated[str, msgspec.Meta(description="13-digit 法人番号; required for partners.")]
+        | None
+    ) = None
+    contact_email: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=254,
+                pattern=r"^[^@\s]+@[^@\s]+$",
+                description="The company's contact desk, not a person's address.",
+            ),
+        ]
+        | None
+    ) = None
+    certifications: Annotated[
+        list[ClientCertification],
+        msgspec.Meta(max_length=20, description="A partner needs a current one to be activated."),
+    ] = []
+    redirect_uris: Annotated[
+        list[_Uri],
+        msgspec.Meta(
+            max_length=10, description="https, loopback http, or a private-use scheme (RFC 8252)."
+        ),
+    ] = []
+    jwks: (
+        Annotated[
+            dict[str, Any],
+            msgspec.Meta(description="Public JWK Set (partners, sources): no private members."),
+        ]
+        | None
+    ) = None
+    jwks_uri: (
+        Annotated[str, msgspec.Meta(max_length=2000, description="https URL of the JWK Set.")]
+        | None
+    ) = None
+
+
+class ClientStatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    status: Annotated[
+        ClientStatus,
+        msgspec.Meta(description="`active` after vetting, or `suspended` (revokes its tokens)."),
+    ]
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=500,
+            description="Why the status changes. Free text; never written to logs.",
+        ),
+    ]
+
+
+class ClientRead(msgspec.Struct, frozen=True):
+    client_id: str
+    kind: ClientKind
+    name: str
+    corporate_number: str | None
+    contact_email: str | None
+    certifications: list[ClientCertification]
+    redirect_uris: list[str]
+    jwks: dict[str, Any] | None
+    jwks_uri: str | None
+    scopes: list[str]
+    status: ClientStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+def _registration(data: ClientCreate) -> Registration:
+    return Registration(
+        kind=data.kind,
+        name=data.name,
+        scopes=tuple(data.scopes),
+        corporate_number=data.corporate_number,
+        contact_email=data.contact_email,
+        certifications=tuple(
+            Certification(name=c.name, number=c.number, expires_on=c.expires_on)
+            for c in data.certifications
+        ),
+        redirect_uris=tuple(data.redirect_uris),
+        jwks=data.jwks,
+        jwks_uri=data.jwks_uri,
+    )
+
+
+def _public_jwks(jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+    # The registry refuses private keys; stripping them again keeps this view safe by itself.
+    if jwks is None:
+        return None
+    keys = [
+        {member: value for member, value in key.items() if member not in _PRIVATE_JWK_MEMBERS}
+        for key in jwks.get("keys", [])
+        if isinstance(key, dict) and key.get("kty") != "oct"
+    ]
+    return {"keys": keys}
+
+
+def _read(client: OAuthClient) -> ClientRead:
+    return ClientRead(
+        client_id=client.client_id,
+        kind=ClientKind(client.kind),
+        name=client.name,
+        corporate_number=client.corporate_number,
+        contact_email=client.contact_email,
+        certifications=[
+            ClientCertification(
+                name=c["name"], number=c["number"], expires_on=date.fromisoformat(c["expires_on"])
+            )
+            for c in client.certifications
+        ],
+        redirect_uris=list(client.redirect_uris),
+        jwks=_public_jwks(client.jwks),
+        jwks_uri=client.jwks_uri,
+        scopes=list(client.scopes),
+        status=ClientStatus(client.status),
+        created_at=client.created_at,
+        updated_at=client.updated_at,
+    )
+
+
+def _registry(db_session: DbSession, state: State) -> ClientRegistry:
+    # Plain-http jwks_uri on loopback only for a developer's own partner stub.
+    return ClientRegistry(
+        db_session, allow_http_loopback=state.settings.environment == "development"
+    )
+
+
+class ClientAdminController(Controller):
+    path = "/v1/admin/clients"
+    tags = ("admin",)
+    guards = [requires(PrincipalType.OPERATOR, "admin:clients")]  # noqa: RUF012 - Litestar's API
+    security = security("admin:clients")
+
+    @get(
+        "/",
+        operation_id="ListClients",
+        summary="Every registered client, newest first",
+        responses=problem_responses(401, 403),
+    )
+    async def list_clients(
+        self,
+        db_session: DbSession,
+        state: State,
+        status: Annotated[
+            ClientStatus | None, QueryParameter(description="Only clients in this status.")
+        ] = None,
+        kind: Annotated[
+            ClientKind | None, QueryParameter(description="Only clients of this kind.")
+        ] = None,
+    ) -> list[ClientRead]:
+        clients = await _registry(db_session, state).list()
+        # The registry lists oldest first; a registry holds dozens of clients, not thousands.
+        return [
+            _read(client)
+            for client in reversed(clients)
+            if (status is None or client.status == status.value)
+            and (kind is None or client.kind == kind.value)
+        ]
+
+    @post(
+        "/",
+        operation_id="RegisterClient",
+        summary="Register a client; it stays pending until an operator activates it",
+        status_code=201,
+        responses=problem_responses(401, 403),
+    )
+    async def register(
+        self,
+        data: JSONBody[ClientCreate],
+        principal: CurrentPrincipal,
+        db_session: DbSession,
+        state: State,
+    ) -> ClientRead:
+        client = await _registry(db_session, state).register(_registration(data))
+        log.info(
+            "admin.client_registered",
+            client_id=client.client_id,
+            kind=client.kind,
+            operator=principal.subject,
+        )
+        return _read(client)
+
+    @get(
+        "/{client_id:str}",
+        operation_id="GetClient",
+        summary="One client",
+        responses=problem_responses(401, 403, 404),
+    )
+    async def get_client(
+        self, client_id: FromPath[str], db_session: DbSession, state: State
+    ) -> ClientRead:
+        return _read(await _registry(db_session, state).get(client_id))
+
+    @post(
+        "/{client_id:str}/status",
+        operation_id="ChangeClientStatus",
+        summary="Activate a vetted client, or suspend one (its tokens stop working at once)",
+        status_code=200,
+        responses=problem_responses(401, 403, 404, 409),
+    )
+    async def change_status(
+        self,
+        client_id: FromPath[str],
+        data: JSONBody[ClientStatusChange],
+        principal: CurrentPrincipal,
+        db_session: DbSession,
+        state: State,
+    ) -> ClientRead:
+        registry = _registry(db_session, state)
+        previous = (await registry.get(client_id)).status
+        client = await registry.set_status(client_id, data.status)
+        await db_session.refresh(client, ["updated_at"])  # set by the database on update
+        log.info(
+            "admin.client_status_changed",
+            client_id=client_id,
+            previous=previous,
+            status=client.status,
+            operator=principal.subject,
+        )
+        return _read(client)
