@@ -28,6 +28,7 @@ from bank.identity.models import Account, OneTimeCode
 from bank.identity.outbox import enqueue_mail
 from bank.identity.protect import AccountSecrets, new_numeric_code, normalise_email
 from bank.identity.throttle import Throttles, must_lock_account
+from bank.identity.totp import verify_totp
 from bank.logs import get_logger
 
 log = get_logger("bank.identity")
@@ -99,6 +100,7 @@ async def create_account(
     roles: tuple[str, ...] = (),
     totp_secret_sealed: bytes | None = None,
     verified_at: datetime | None = None,
+    account_id: uuid.UUID | None = None,
 ) -> Account:
     """Insert an account; AccountExists if the address is taken (callers decide what to reveal)."""
     normalised = normalise_email(email)
@@ -106,7 +108,7 @@ async def create_account(
     index = secrets.email_index(normalised)
     if await session.scalar(select(Account.id).where(Account.email_index == index)):
         raise AccountExists("An account with that email address exists.")
-    account_id = uuid.uuid4()
+    account_id = account_id or uuid.uuid4()
     account = Account(
         id=account_id,
         kind=kind,
@@ -222,6 +224,26 @@ class Accounts:
         await self._throttles.clear(self._session, account_key)
         log.info("identity.signed_in", account_id=str(account.id), kind=account.kind)
         return account
+
+    async def second_factor(self, account: Account, code: str, client_address: str) -> bool:
+        """Check an operator's TOTP code, throttled like passwords (a 6-digit code falls to
+        guessing otherwise); the accepted step is stored on the account."""
+        now = self._clock.now()
+        account_key = f"totp:{account.id}"
+        address_key = f"address:{self._secrets.address_index(client_address)}"
+        if not await self._throttles.blocked([account_key, address_key], now) and verify_totp(
+            account, code, self._secrets, now=now
+        ):
+            await self._throttles.clear(self._session, account_key)
+            log.info("identity.second_factor_passed", account_id=str(account.id))
+            return True
+        state = await self._throttles.record_failure(
+            account_key=account_key, address_key=address_key, now=now
+        )
+        if must_lock_account(state):
+            await self._lock(account.id)
+        log.info("identity.second_factor_failed", account_id=str(account.id))
+        return False
 
     async def _lock(self, account_id: uuid.UUID) -> None:
         # Its own transaction: the failed request rolls back, the lock must stay.

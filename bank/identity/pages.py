@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -38,7 +37,6 @@ from bank.identity.browser import (
 from bank.identity.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language, translator
 from bank.identity.protect import InvalidEmail
 from bank.identity.throttle import Throttles
-from bank.identity.totp import verify_totp
 
 HTML = "text/html; charset=utf-8"
 FORM = {"body_media_type": "application/x-www-form-urlencoded"}
@@ -298,9 +296,9 @@ class IdentityPages(Controller):
                 request, state, db_session, "totp.html", title="totp_title", status=403,
                 return_to=return_to, error="csrf_failed",
             )  # fmt: skip
-        if not verify_totp(
-            signed.account, fields.get("code", ""), state.account_secrets, now=datetime.now(UTC)
-        ):
+        address = request.client.host if request.client else "unknown"
+        accounts = self._accounts(state, db_session)
+        if not await accounts.second_factor(signed.account, fields.get("code", ""), address):
             return await self._render(
                 request, state, db_session, "totp.html", title="totp_title", status=401,
                 return_to=return_to, error="totp_failed",

@@ -395,3 +395,32 @@ async def test_password_change_ends_other_sessions_but_not_this_one(
     assert changed.status_code == 204, changed.text
     assert (await _records(api, this["access_token"])).status_code == 200
     assert (await _records(api, other["access_token"])).status_code == 401
+
+
+async def test_logs_carry_no_secrets_or_personal_data(
+    api: httpx.AsyncClient,
+    committing_app: Litestar,
+    engine: AsyncEngine,
+    app_client_id: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    email = new_email()
+    await sign_up_and_verify(api, engine, committing_app, email)
+    oauth, token, location = await _code_flow(api, committing_app, app_client_id)
+    code = query_of(location)["code"]
+    await api.post(  # a replay, which is logged as a warning
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": app_client_id,
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": "v" * 43,
+        },
+    )
+    await oauth.aclose()
+    logs = capsys.readouterr().out
+    assert "auth.token_issued" in logs
+    assert "auth.code_replayed" in logs
+    for secret in (email, PASSWORD, code, token["access_token"], token["refresh_token"]):
+        assert secret not in logs
