@@ -57,12 +57,18 @@ def _run_migration(settings: Settings, step: Callable[[Connection], None]) -> No
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """City information bank (情報銀行) service."""
     from bank.logs import configure_logging
 
     settings = _load()
-    configure_logging(settings.log_level, settings.log_format)
+    services = {"serve", "worker"}
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        to_stderr=context.invoked_subcommand not in services,
+    )
 
 
 @main.command()

@@ -65,8 +65,17 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Route structlog and the standard library through one renderer on stdout."""
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """For CLI commands, whose stdout is their answer (`id=$(bank clients add-app ...)`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", *, to_stderr: bool = False) -> None:
+    """Route structlog and the standard library through one renderer on stdout (services)
+    or stderr (one-shot commands)."""
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -100,7 +109,12 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                     "foreign_pre_chain": shared,
                 }
             },
-            "handlers": {"stdout": {"()": StdoutHandler, "formatter": "structured"}},
+            "handlers": {
+                "stdout": {
+                    "()": StderrHandler if to_stderr else StdoutHandler,
+                    "formatter": "structured",
+                }
+            },
             "root": {"handlers": ["stdout"], "level": level},
             "loggers": {
                 # uvicorn's access log prints full URLs (query strings can carry codes): we
@@ -114,6 +128,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 # httpx logs every URL it requests at INFO; URLs are not for logs.
                 "httpx": {"level": "WARNING"},
                 "httpcore": {"level": "WARNING"},
+                "httpx2": {"level": "WARNING"},
                 # authlib logs issued tokens at DEBUG.
                 "authlib": {"level": "WARNING"},
             },

@@ -108,6 +108,35 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         confidential(ClientKind.SOURCE)
     )
 
+    @clients.command(name="add-app")
+    @click.option(
+        "--kind",
+        type=click.Choice([ClientKind.RESIDENT_APP.value, ClientKind.OPERATOR_CONSOLE.value]),
+        required=True,
+    )
+    @click.option("--name", required=True)
+    @click.option(
+        "--redirect-uri",
+        "redirect_uris",
+        multiple=True,
+        required=True,
+        help="Exact redirect URI: https, loopback http, or a private-use scheme (RFC 8252)",
+    )
+    @click.option("--scope", "scopes", multiple=True, required=True)
+    def add_app(
+        kind: str, name: str, redirect_uris: tuple[str, ...], scopes: tuple[str, ...]
+    ) -> None:
+        """Register a public client (the residents' app or the operators' console): PKCE, no
+        keys or secrets. Pending until activated."""
+        registration = Registration(
+            kind=ClientKind(kind), name=name, scopes=scopes, redirect_uris=redirect_uris
+        )
+        with settings_for() as settings:
+            client = run_in_transaction(
+                settings, lambda session: ClientRegistry(session).register(registration)
+            )
+        click.echo(client.client_id)
+
     def status_command(name: str, target: ClientStatus, help_text: str) -> None:
         @clients.command(name=name, help=help_text)
         @click.argument("client_id")
