@@ -9,6 +9,7 @@ between steps they ride in hidden form fields over POST.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,18 @@ class IdentityPages(Controller):
     def _accounts(self, state: State, db: DbSession) -> Accounts:
         return Accounts(db, state.account_secrets, Throttles(state.database.sessions))
 
+    async def _replace_session(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db: DbSession,
+        account_id: uuid.UUID,
+    ) -> str:
+        """A fresh session id on every sign-in (no fixation); the browser's old one ends."""
+        names = CookieNames.for_url(state.settings.public_url)
+        await end_session(db, request.cookies.get(names.session))
+        return await start_session(db, account_id)
+
     def _signed_in_redirect(self, state: State, cookie: str, return_to: str) -> Response[Any]:
         names = CookieNames.for_url(state.settings.public_url)
         return Redirect(
@@ -266,7 +279,7 @@ class IdentityPages(Controller):
                 request, state, db_session, "verify.html", title="verify_title",
                 return_to=return_to, error="not_verified", email=email,
             )  # fmt: skip
-        cookie = await start_session(db_session, account.id)
+        cookie = await self._replace_session(request, state, db_session, account.id)
         if account.kind == "operator":
             target = f"/signin/totp?{urlencode({'return_to': return_to})}"
             return self._signed_in_redirect(state, cookie, target)
@@ -400,7 +413,7 @@ class IdentityPages(Controller):
         if account.kind == "operator":
             return Redirect(f"/signin?{urlencode({'return_to': return_to})}", status_code=303)
         # The code proves the mailbox and the password was just chosen: signed in.
-        cookie = await start_session(db_session, account.id)
+        cookie = await self._replace_session(request, state, db_session, account.id)
         return self._signed_in_redirect(state, cookie, return_to)
 
     @post("/signup/resend", opt=FORM, status_code=200)

@@ -64,6 +64,15 @@ async def test_sign_up_verify_and_sign_in(
     assert page.status_code == 200
     assert "サインイン中です" in page.text
 
+    # Signing in again issues a new session id and ends the old one (no session fixation).
+    old = signed_in.cookies["bank_session"]
+    again = await _sign_in(committing_client, email)
+    assert again.cookies["bank_session"] != old
+    committing_client.cookies.set("bank_session", old)
+    stale = await committing_client.get("/account")
+    assert stale.status_code == 303
+    assert stale.headers["location"].startswith("/signin")
+
 
 async def test_sign_in_before_verification_asks_for_the_code(
     committing_client: httpx.AsyncClient, committing_app: Litestar, engine: AsyncEngine
