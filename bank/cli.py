@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bank.auth.cli import register_commands as register_auth_commands
 from bank.db.embedded import embedded_postgres
+from bank.identity.cli import register_commands as register_operator_commands
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
 
 
@@ -263,6 +264,7 @@ def jobs_retry(job_id: int) -> None:
 
 
 register_auth_commands(main, lambda: database(_load()))
+register_operator_commands(main, lambda: database(_load()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+"""`bank operators ...`: operator accounts (password + TOTP) for bank staff and the committee."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.auth.cli import run_in_transaction
+from bank.crypto.keyring import LocalKeyring
+from bank.identity.accounts import create_account
+from bank.identity.models import Account
+from bank.identity.protect import AccountSecrets, normalise_email
+from bank.identity.totp import (
+    ROLE_SCOPES,
+    new_totp_secret,
+    provisioning_uri,
+    scopes_for_roles,
+    seal_totp_secret,
+)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> None:
+    @main.group(name="operators")
+    def operators() -> None:
+        """Operator accounts: bank staff and the data ethics committee."""
+
+    @operators.command(name="add")
+    @click.option("--email", required=True)
+    @click.option(
+        "--role",
+        "roles",
+        multiple=True,
+        required=True,
+        type=click.Choice(sorted(ROLE_SCOPES)),
+        help="client_admin, key_admin, ethics_committee (repeatable)",
+    )
+    @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+    def add(email: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+        """Create an operator; prints the TOTP provisioning URI once (scan it, then forget it)."""
+        scopes_for_roles(roles)
+        password = _password(password_stdin)
+        secret, account_id = new_totp_secret(), uuid.uuid4()
+
+        async def work(session: AsyncSession) -> None:
+            secrets = AccountSecrets(LocalKeyring.from_settings(settings))
+            await create_account(
+                session,
+                secrets,
+                kind="operator",
+                email=email,
+                password=password,
+                roles=roles,
+                totp_secret_sealed=seal_totp_secret(secrets, account_id, secret),
+                verified_at=datetime.now(UTC),
+                account_id=account_id,
+            )
+
+        with settings_for() as settings:
+            run_in_transaction(settings, work)
+        click.echo(f"operator {account_id}")
+        click.echo(provisioning_uri(secret, normalise_email(email)))
+
+    @operators.command(name="list")
+    def list_operators() -> None:
+        """Every operator with roles and status."""
+
+        async def work(session: AsyncSession) -> list[tuple[str, str, str, str]]:
+            secrets = AccountSecrets(LocalKeyring.from_settings(settings))
+            rows = await session.scalars(
+                select(Account).where(Account.kind == "operator").order_by(Account.created_at)
+            )
+            return [
+                (
+                    str(row.id),
+                    secrets.open_email(row.id, row.email_sealed),
+                    ",".join(row.roles),
+                    row.status,
+                )
+                for row in rows
+            ]
+
+        with settings_for() as settings:
+            for line in run_in_transaction(settings, work):
+                click.echo("\t".join(line))
+
+    @operators.command(name="reset-totp")
+    @click.option("--email", required=True)
+    def reset_totp(email: str) -> None:
+        """Issue a new TOTP secret (a lost phone); the old one stops working at once."""
+        secret = new_totp_secret()
+
+        async def work(session: AsyncSession) -> str:
+            secrets = AccountSecrets(LocalKeyring.from_settings(settings))
+            normalised = normalise_email(email)
+            account = await session.scalar(
+                select(Account).where(
+                    Account.email_index == secrets.email_index(normalised),
+                    Account.kind == "operator",
+                )
+            )
+            if account is None:
+                raise click.ClickException("No operator with that email address.")
+            account.totp_secret_sealed = seal_totp_secret(secrets, account.id, secret)
+            account.totp_last_step = None
+            return normalised
+
+        with settings_for() as settings:
+            normalised = run_in_transaction(settings, work)
+        click.echo(provisioning_uri(secret, normalised))
