@@ -22,11 +22,13 @@ from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
 
 import bank
+from bank.auth.admin import ClientAdminController
 from bank.auth.authorize import authorize
 from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH, OAuthController
 from bank.auth.guards import SECURITY_SCHEME, provide_principal
 from bank.auth.jwks import JwksFetcher
 from bank.auth.keys import SigningKeys
+from bank.auth.maintenance import auth_tasks
 from bank.auth.principals import SCOPES
 from bank.crypto.keyring import LocalKeyring
 from bank.db import Database
@@ -43,7 +45,7 @@ from bank.jobs import assemble_job_app, kernel_tasks, opened
 from bank.logs import configure_logging, get_logger
 from bank.settings import Settings, as_libpq, load_settings
 
-JOB_APP = assemble_job_app({"bank": kernel_tasks})
+JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks})
 
 log = get_logger("bank.app")
 
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             authorize,
             IdentityPages,
             AccountController,
+            ClientAdminController,
             ProblemTypesController,
             _Metrics,
             create_static_files_router(

@@ -1,7 +1,7 @@
 """The operators' API over the client registry: list, register, inspect, activate and suspend.
 
-Every rule (法人番号, public keys only, scopes per kind, redirect URIs, vetting, transitions) lives in
-`bank.auth.clients`; this module only translates HTTP to registry calls and back.
+Every rule (法人番号, public keys only, scopes per kind, redirect URIs, vetting, transitions)
+lives in `bank.auth.clients`; this module only translates HTTP to registry calls and back.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.clients import Certification, ClientRegistry, Registration
 from bank.auth.guards import CurrentPrincipal, requires, security
@@ -33,9 +34,9 @@ _Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class ClientCertification(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(examples=["Pマーク"])] = msgspec.field()
-    number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = msgspec.field()
-    expires_on: date = msgspec.field()
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["Pマーク"])]
+    number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    expires_on: date
 
 
 class ClientCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -46,8 +47,7 @@ class ClientCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         msgspec.Meta(min_length=1, max_length=20, description="Scopes the client may request."),
     ]
     corporate_number: (
-        Annotated[str, msgspec.Meta(description="13-digit 法人番号; required for partners.")]
-        | None
+        Annotated[str, msgspec.Meta(description="13-digit 法人番号; required for partners.")] | None
     ) = None
     contact_email: (
         Annotated[
@@ -166,7 +166,7 @@ def _read(client: OAuthClient) -> ClientRead:
     )
 
 
-def _registry(db_session: DbSession, state: State) -> ClientRegistry:
+def _registry(db_session: AsyncSession, state: State) -> ClientRegistry:
     # Plain-http jwks_uri on loopback only for a developer's own partner stub.
     return ClientRegistry(
         db_session, allow_http_loopback=state.settings.environment == "development"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -101,7 +101,7 @@ def check_public_jwks(jwks: dict[str, Any]) -> None:
     for key in keys:
         if not isinstance(key, dict):
             raise InvalidRegistration("jwks holds a value that is not a JWK.")
-        if any(private in key for private in ("d", "p", "q", "k")):
+        if any(private in key for private in ("d", "p", "q", "dp", "dq", "qi", "oth", "k")):
             raise InvalidRegistration("jwks must hold public keys only.")
         if key.get("kty") not in {"EC", "RSA", "OKP"}:
             raise InvalidRegistration("jwks keys must be EC, RSA or OKP.")
@@ -185,10 +185,9 @@ class ClientRegistry:
         log.info("auth.client_registered", client_id=client.client_id, kind=client.kind)
         return client
 
-    async def get(self, client_id: str) -> OAuthClient:
-        client = await self._session.scalar(
-            select(OAuthClient).where(OAuthClient.client_id == client_id).with_for_update()
-        )
+    async def get(self, client_id: str, *, for_update: bool = False) -> OAuthClient:
+        query = select(OAuthClient).where(OAuthClient.client_id == client_id)
+        client = await self._session.scalar(query.with_for_update() if for_update else query)
         if client is None:
             raise ClientNotFound(f"No client {client_id!r}.")
         return client
@@ -202,7 +201,7 @@ class ClientRegistry:
         self, client_id: str, target: ClientStatus, *, today: date | None = None
     ) -> OAuthClient:
         """Move a client along pending → active → suspended (→ active again after review)."""
-        client = await self.get(client_id)
+        client = await self.get(client_id, for_update=True)
         current = ClientStatus(client.status)
         if (current, target) not in _TRANSITIONS:
             raise StatusChangeRefused(f"A {current.value} client cannot become {target.value}.")
@@ -211,7 +210,10 @@ class ClientRegistry:
         client.status = target.value
         if target is ClientStatus.SUSPENDED:
             # Every token issued so far stops working at once.
-            client.tokens_not_before = datetime.now(UTC)
+            # `iat` has whole seconds: start at the next one, so a token from the very second
+            # of the suspension cannot come back to life if the client is reactivated.
+            now = datetime.now(UTC)
+            client.tokens_not_before = now.replace(microsecond=0) + timedelta(seconds=1)
         await self._session.flush()
         log.info("auth.client_status_changed", client_id=client_id, status=target.value)
         return client

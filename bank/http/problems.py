@@ -104,7 +104,9 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
     for item in extra:
         if not isinstance(item, dict):
             continue
-        source = str(item.get("source") or "body")
+        raw_source = item.get("source") or "body"
+        # Litestar gives query/path/header sources as ParamType enum members.
+        source = str(getattr(raw_source, "value", raw_source))
         message, path = _split_msgspec_message(str(item.get("message", "invalid value")))
         if path is None:
             path = _body_path(str(item.get("key") or "")) if source == "body" else item.get("key")

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.errors import InvalidToken
 from bank.auth.keys import ActiveKey, SigningKeys
-from bank.auth.models import RevokedAccessToken, SigningKey
+from bank.auth.clients import ClientRegistry
+from bank.auth.models import ClientStatus, RevokedAccessToken, SigningKey
 from bank.auth.principals import AUDIENCES, PrincipalType
 from bank.auth.tokens import mint_access_token, validate_access_token
 from tests.bank.auth.factories import ISSUER, add_app_client, add_client
@@ -265,3 +266,19 @@ def test_any_altered_token_is_refused_cleanly(position: int, replacement: str) -
     # Base64url has a few spare bits in its last character: only those may survive.
     assert index == len(_GOOD) - 1 or altered.split(".")[:2] == _GOOD.split(".")[:2]
     assert principal.client_id == "app-1"
+
+
+async def test_token_from_the_second_of_a_suspension_stays_revoked_after_reactivation(
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    partner_id, _ = await add_client(db_session)
+    registry = ClientRegistry(db_session)
+    before = int(time.time())
+    await registry.set_status(partner_id, ClientStatus.SUSPENDED)
+    await registry.set_status(partner_id, ClientStatus.ACTIVE)
+    key = await _key(app, db_session)
+    # Issued in the same (whole) second as the suspension: iat cannot tell it from an earlier one.
+    same_second = _mint(key, PrincipalType.PARTNER, partner_id, now=before)
+    assert "invalid_token" in _refused(await _call(api, same_second, "/v1/test/partner-data"))
+    later = _mint(key, PrincipalType.PARTNER, partner_id, now=before + 2)
+    assert (await _call(api, later, "/v1/test/partner-data")).status_code == 200

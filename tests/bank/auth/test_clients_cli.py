@@ -13,13 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.auth.models import OAuthClient, SigningKey
 from bank.cli import main as cli
+from bank.settings import Settings
 from tests.bank.auth.factories import CORPORATE_NUMBER, new_key
 from tests.bank.identity.flows import committed
 
 
 @pytest.fixture(autouse=True)
-def _database(database_url: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+def _environment(
+    database_url: str, engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tests' own master key and data directory: a signing key this CLI seals must open in
+    # the app under test (and in later runs on the same database).
     monkeypatch.setenv("BANK_DATABASE_URL", database_url)
+    assert settings.master_key is not None
+    monkeypatch.setenv("BANK_MASTER_KEY", settings.master_key.get_secret_value())
+    monkeypatch.setenv("BANK_DATA_DIR", str(settings.data_dir))
 
 
 async def _invoke(args: list[str]) -> Result:

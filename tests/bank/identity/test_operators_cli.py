@@ -27,6 +27,7 @@ def _environment(
     monkeypatch.setenv("BANK_DATABASE_URL", database_url)
     assert settings.master_key is not None
     monkeypatch.setenv("BANK_MASTER_KEY", settings.master_key.get_secret_value())
+    monkeypatch.setenv("BANK_DATA_DIR", str(settings.data_dir))
 
 
 async def _invoke(args: list[str], password: str = PASSWORD) -> Result:
@@ -59,6 +60,7 @@ async def test_add_creates_an_operator_whose_printed_totp_secret_works(
     assert sorted(account.roles) == ["client_admin", "ethics_committee"]
     assert account.email_verified_at is not None
     totp = pyotp.parse_uri(uri)
+    assert isinstance(totp, pyotp.TOTP)
     assert verify_totp(account, totp.now(), secrets, now=datetime.now(UTC))
 
     listed = await _invoke(["operators", "list"])
@@ -68,6 +70,7 @@ async def test_add_creates_an_operator_whose_printed_totp_secret_works(
     assert reset.exit_code == 0, reset.output
     renewed = await _operator(engine, secrets, email)
     new_totp = pyotp.parse_uri(reset.stdout.strip().splitlines()[-1])
+    assert isinstance(new_totp, pyotp.TOTP)
     assert new_totp.secret != totp.secret
     assert verify_totp(renewed, new_totp.now(), secrets, now=datetime.now(UTC))
 
