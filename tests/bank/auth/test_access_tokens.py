@@ -18,9 +18,9 @@ from litestar import Litestar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.auth.clients import ClientRegistry
 from bank.auth.errors import InvalidToken
 from bank.auth.keys import ActiveKey, SigningKeys
-from bank.auth.clients import ClientRegistry
 from bank.auth.models import ClientStatus, RevokedAccessToken, SigningKey
 from bank.auth.principals import AUDIENCES, PrincipalType
 from bank.auth.tokens import mint_access_token, validate_access_token
