@@ -1,0 +1,125 @@
+"""The embedded KeyProvider: KEKs and the blind-index key in 0600 files under `data_dir/keys/vault`.
+
+Each KEK version is its own file (`kek-<n>.key`), created atomically with 0600 permissions;
+retiring a version deletes its file. Suitable for the demo and for a single host whose disk is
+protected; production uses the PKCS#11 provider.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bank.crypto.provider import KeyProviderError, WrappedKey
+
+_KEY_BYTES = 32
+_NONCE_BYTES = 12
+_KEK_FILE = re.compile(r"^kek-(\d+)\.key$")
+_BLIND_INDEX_FILE = "blind-index.key"
+
+
+def write_new_key_file(path: Path) -> bytes:
+    """Create a random 32-byte key file with 0600 permissions; fails if it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(_KEY_BYTES)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return key
+
+
+def read_key_file(path: Path) -> bytes:
+    key = path.read_bytes()
+    if len(key) != _KEY_BYTES:
+        raise KeyProviderError(f"{path.name} does not hold a 32-byte key")
+    return key
+
+
+class LocalKeyProvider:
+    name = "local"
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._keks: dict[int, bytes] = {}
+        self._blind_index_key: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalKeyProvider({self._directory})"
+
+    def _path(self, version: int) -> Path:
+        return self._directory / f"kek-{version}.key"
+
+    def kek_versions(self) -> list[int]:
+        if not self._directory.is_dir():
+            return []
+        found = (_KEK_FILE.match(entry.name) for entry in self._directory.iterdir())
+        return sorted(int(match.group(1)) for match in found if match)
+
+    def current_kek_version(self) -> int:
+        versions = self.kek_versions()
+        if versions:
+            return versions[-1]
+        with contextlib.suppress(FileExistsError):  # another process created it first
+            write_new_key_file(self._path(1))
+        return 1
+
+    def new_kek_version(self) -> int:
+        version = max(self.kek_versions(), default=0) + 1
+        write_new_key_file(self._path(version))
+        return version
+
+    def retire_kek_version(self, version: int) -> None:
+        if version == self.current_kek_version():
+            raise KeyProviderError("the current KEK version cannot be retired")
+        self._keks.pop(version, None)
+        self._path(version).unlink(missing_ok=True)
+
+    def _kek(self, version: int) -> bytes:
+        key = self._keks.get(version)
+        if key is None:
+            try:
+                key = read_key_file(self._path(version))
+            except FileNotFoundError:
+                raise KeyProviderError(f"KEK version {version} is not available") from None
+            self._keks[version] = key
+        return key
+
+    def wrap(self, data_key: bytes, *, aad: bytes) -> WrappedKey:
+        version = self.current_kek_version()
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = AESGCM(self._kek(version)).encrypt(nonce, data_key, aad)
+        return WrappedKey(kek_version=version, blob=nonce + sealed)
+
+    def unwrap(self, wrapped: WrappedKey, *, aad: bytes) -> bytes:
+        nonce, sealed = wrapped.blob[:_NONCE_BYTES], wrapped.blob[_NONCE_BYTES:]
+        try:
+            return AESGCM(self._kek(wrapped.kek_version)).decrypt(nonce, sealed, aad)
+        except KeyProviderError:
+            raise
+        except Exception:  # noqa: BLE001 - InvalidTag and friends: one answer, no detail
+            raise KeyProviderError("the wrapped key does not unwrap") from None
+
+    def _blind_key(self) -> bytes:
+        if self._blind_index_key is None:
+            path = self._directory / _BLIND_INDEX_FILE
+            try:
+                self._blind_index_key = read_key_file(path)
+            except FileNotFoundError:
+                try:
+                    self._blind_index_key = write_new_key_file(path)
+                except FileExistsError:
+                    self._blind_index_key = read_key_file(path)
+        return self._blind_index_key
+
+    def blind_index(self, purpose: str, value: bytes) -> bytes:
+        message = purpose.encode() + b"\x00" + value
+        return hmac.new(self._blind_key(), message, hashlib.sha256).digest()

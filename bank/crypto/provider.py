@@ -1,0 +1,63 @@
+"""Key-encryption keys and blind-index keys, behind one small interface (DESIGN.md §4).
+
+A KeyProvider holds keys the database never sees: versioned key-encryption keys (KEKs) that
+wrap residents' data keys, and the key under which blind indexes (card numbers, insurer member
+numbers) are computed. Two implementations: `LocalKeyProvider` (key files, the embedded default)
+and `Pkcs11KeyProvider` (an HSM through PKCS#11; SoftHSM2 in tests). The interface is small on
+purpose, so that a Vault Transit provider can follow.
+
+KEK versions are positive integers; the highest present is current. `new_kek_version()` makes
+the next one; `retire_kek_version(v)` destroys an old one once nothing is wrapped under it.
+Wrapping binds associated data (the resident and the data key's version), so a wrapped key moved
+to another resident's row fails to unwrap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class KeyProviderError(Exception):
+    """A key is missing or unusable, or a wrapped key does not unwrap (wrong AAD, tampering)."""
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    kek_version: int
+    blob: bytes
+
+    def __repr__(self) -> str:
+        return f"WrappedKey(kek_version={self.kek_version}, blob=***)"
+
+
+class KeyProvider(Protocol):
+    name: str
+
+    def current_kek_version(self) -> int:
+        """The version new data keys are wrapped under (creating version 1 on first use)."""
+        ...
+
+    def kek_versions(self) -> list[int]:
+        """Every version still present, ascending."""
+        ...
+
+    def new_kek_version(self) -> int:
+        """Create the next KEK version; it becomes current."""
+        ...
+
+    def retire_kek_version(self, version: int) -> None:
+        """Destroy an old KEK version (never the current one)."""
+        ...
+
+    def wrap(self, data_key: bytes, *, aad: bytes) -> WrappedKey:
+        """Encrypt a data key under the current KEK (AES-256-GCM or the HSM's equivalent)."""
+        ...
+
+    def unwrap(self, wrapped: WrappedKey, *, aad: bytes) -> bytes:
+        """Decrypt a data key; KeyProviderError if the version is gone or the AAD differs."""
+        ...
+
+    def blind_index(self, purpose: str, value: bytes) -> bytes:
+        """HMAC-SHA256 of `value` under the provider's blind-index key, separated by purpose."""
+        ...
