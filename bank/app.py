@@ -31,6 +31,7 @@ from bank.auth.keys import SigningKeys
 from bank.auth.maintenance import auth_tasks
 from bank.auth.principals import SCOPES
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.local_provider import LocalKeyProvider
 from bank.db import Database
 from bank.db.migrate import heads
 from bank.health import HealthController, ProblemTypesController
@@ -44,6 +45,7 @@ from bank.identity.protect import AccountSecrets
 from bank.jobs import assemble_job_app, kernel_tasks, opened
 from bank.logs import configure_logging, get_logger
 from bank.settings import Settings, as_libpq, load_settings
+from bank.vault.keystore import KeyStore
 
 JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks})
 
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         keyring = LocalKeyring.from_settings(settings)
         app.state.signing_keys = SigningKeys(keyring)
         app.state.account_secrets = AccountSecrets(keyring)
+        app.state.keystore = KeyStore(LocalKeyProvider(settings.data_dir / "keys" / "vault"))
         app.state.jwks_fetcher = JwksFetcher()
         try:
             async with contextlib.AsyncExitStack() as stack:

@@ -19,6 +19,11 @@ def _include_object(
     return not (name or "").startswith("procrastinate_")
 
 
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    # Our schemas: the records (default) and the key store, backed up separately.
+    return type_ != "schema" or name in {None, "keystore"}
+
+
 # Any value works as long as every process uses the same one.
 _MIGRATION_LOCK_KEY = 0x62616E6B  # "bank"
 
@@ -32,6 +37,8 @@ def _run(connection: Connection) -> None:
         target_metadata=Base.metadata,
         compare_type=True,
         include_object=_include_object,
+        include_schemas=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

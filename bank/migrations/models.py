@@ -2,5 +2,7 @@
 
 from bank.auth import models as auth_models
 from bank.identity import models as identity_models
+from bank.vault import keystore as vault_keystore
+from bank.vault import models as vault_models
 
-__all__ = ["auth_models", "identity_models"]
+__all__ = ["auth_models", "identity_models", "vault_keystore", "vault_models"]

@@ -1,0 +1,1 @@
+"""The records vault: residents' steps, transit rides and checkups, sealed per resident."""

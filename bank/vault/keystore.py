@@ -1,0 +1,157 @@
+"""Residents' data keys: generated here, wrapped by the KeyProvider, kept in the `keystore` schema.
+
+The key store lives in its own PostgreSQL schema so it can be backed up on its own schedule and
+left out of the records backups (`pg_dump --exclude-schema=keystore`): a stolen or restored
+records dump never carries the keys that open it (docs/vault.md). Erasing a resident deletes
+their key rows here, which makes every copy of their records, backups included, unreadable.
+
+AES-GCM with random 96-bit nonces must not seal more than 2^32 messages under one key (NIST SP
+800-38D §8.3). Each key counts the seals it has been handed out for, reserved per batch with one
+UPDATE, and a key that reaches `MAX_SEALS_PER_KEY` (far below 2^32) is retired for sealing: the
+next batch gets a new version. Old versions keep opening what they sealed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bank.crypto.provider import KeyProvider, WrappedKey
+from bank.db.base import Base
+
+KEYSTORE_SCHEMA = "keystore"
+MAX_SEALS_PER_KEY = 2**30
+
+
+class DataKey(Base):
+    __tablename__ = "data_keys"
+    __table_args__ = {"schema": KEYSTORE_SCHEMA}  # noqa: RUF012 - SQLAlchemy's API
+
+    resident_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_version: Mapped[int] = mapped_column(Integer)
+    seals: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set when the key reached its seal budget: it still opens, it no longer seals.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KeyErased(Exception):
+    """The resident's data key is gone (erasure): their records can never be opened again."""
+
+
+def _aad(resident_id: uuid.UUID, version: int) -> bytes:
+    return f"data-key:{resident_id}:{version}".encode()
+
+
+@dataclass(frozen=True)
+class SealingKey:
+    version: int
+    aead: AESGCM
+
+    def __repr__(self) -> str:
+        return f"SealingKey(version={self.version}, ***)"
+
+
+class KeyStore:
+    def __init__(self, provider: KeyProvider, *, max_seals: int = MAX_SEALS_PER_KEY) -> None:
+        self._provider = provider
+        self._max_seals = max_seals
+
+    async def for_sealing(
+        self, session: AsyncSession, resident_id: uuid.UUID, count: int
+    ) -> SealingKey:
+        """A key with `count` seals reserved for this resident (a new one on first use or when
+        the current one's budget is spent)."""
+        row = (
+            await session.execute(
+                update(DataKey)
+                .where(
+                    DataKey.resident_id == resident_id,
+                    DataKey.retired_at.is_(None),
+                    DataKey.seals + count <= self._max_seals,
+                )
+                .values(seals=DataKey.seals + count)
+                .returning(DataKey.version, DataKey.wrapped_key, DataKey.kek_version)
+            )
+        ).one_or_none()
+        if row is None:
+            return await self._new_key(session, resident_id, count)
+        return SealingKey(row.version, AESGCM(self._unwrap(resident_id, *row)))
+
+    async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> dict[int, AESGCM]:
+        """Every version of the resident's key, unwrapped (KeyErased if there are none)."""
+        rows = (
+            await session.execute(
+                select(DataKey.version, DataKey.wrapped_key, DataKey.kek_version).where(
+                    DataKey.resident_id == resident_id
+                )
+            )
+        ).all()
+        if not rows:
+            raise KeyErased("The resident has no data key.")
+        return {row.version: AESGCM(self._unwrap(resident_id, *row)) for row in rows}
+
+    async def destroy(self, session: AsyncSession, resident_id: uuid.UUID) -> int:
+        """Crypto-shredding: delete every version of the resident's key."""
+        result = await session.execute(delete(DataKey).where(DataKey.resident_id == resident_id))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _new_key(
+        self, session: AsyncSession, resident_id: uuid.UUID, count: int
+    ) -> SealingKey:
+        # Serialise key creation per resident: two concurrent first pushes must not both
+        # create version 1 (the insert below would conflict) or skip a version.
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(str(resident_id), 17)))
+        )
+        again = (
+            await session.execute(
+                update(DataKey)
+                .where(
+                    DataKey.resident_id == resident_id,
+                    DataKey.retired_at.is_(None),
+                    DataKey.seals + count <= self._max_seals,
+                )
+                .values(seals=DataKey.seals + count)
+                .returning(DataKey.version, DataKey.wrapped_key, DataKey.kek_version)
+            )
+        ).one_or_none()
+        if again is not None:  # another transaction made one while we waited
+            return SealingKey(again.version, AESGCM(self._unwrap(resident_id, *again)))
+        await session.execute(
+            update(DataKey)
+            .where(DataKey.resident_id == resident_id, DataKey.retired_at.is_(None))
+            .values(retired_at=datetime.now(UTC))
+        )
+        latest = await session.scalar(
+            select(func.max(DataKey.version)).where(DataKey.resident_id == resident_id)
+        )
+        version = (latest or 0) + 1
+        key = secrets.token_bytes(32)
+        wrapped = self._provider.wrap(key, aad=_aad(resident_id, version))
+        await session.execute(
+            insert(DataKey).values(
+                resident_id=resident_id,
+                version=version,
+                wrapped_key=wrapped.blob,
+                kek_version=wrapped.kek_version,
+                seals=count,
+            )
+        )
+        return SealingKey(version, AESGCM(key))
+
+    def _unwrap(self, resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int) -> bytes:
+        # A KeyProviderError here is an operational fault (a KEK missing), not an erasure.
+        return self._provider.unwrap(
+            WrappedKey(kek_version=kek_version, blob=blob), aad=_aad(resident_id, version)
+        )

@@ -1,0 +1,138 @@
+"""Per-resident data keys: wrapped by the provider, rotated before their seal budget, bound to
+their place; records sealed under them open only where they were sealed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bank.crypto.local_provider import LocalKeyProvider
+from bank.vault.keystore import DataKey, KeyErased, KeyStore
+from bank.vault.sealing import RecordDoesNotOpen, open_sealed, record_aad, seal
+
+
+@pytest.fixture
+def keystore(tmp_path: Path) -> KeyStore:
+    return KeyStore(LocalKeyProvider(tmp_path / "vault"), max_seals=10)
+
+
+async def test_first_seal_creates_a_wrapped_key_and_counts_seals(
+    db_session: AsyncSession, keystore: KeyStore
+) -> None:
+    resident = uuid.uuid4()
+    key = await keystore.for_sealing(db_session, resident, 4)
+    again = await keystore.for_sealing(db_session, resident, 3)
+    assert key.version == again.version == 1
+    row = await db_session.scalar(select(DataKey).where(DataKey.resident_id == resident))
+    assert row is not None
+    assert row.seals == 7
+    assert len(row.wrapped_key) == 12 + 32 + 16  # nonce, key, tag: never the key in clear
+
+
+async def test_a_spent_key_is_retired_and_old_records_still_open(
+    db_session: AsyncSession, keystore: KeyStore
+) -> None:
+    resident = uuid.uuid4()
+    aad = record_aad(resident, "steps", "2026-11-01|healthkit", 1)
+    first = await keystore.for_sealing(db_session, resident, 8)
+    old = seal(first, b"8123", aad)
+    second = await keystore.for_sealing(db_session, resident, 5)  # 8 + 5 > 10: a new key
+    assert second.version == 2
+    new = seal(second, b"9000", aad)
+    opened = await keystore.for_opening(db_session, resident)
+    assert open_sealed(opened, old, aad) == b"8123"
+    assert open_sealed(opened, new, aad) == b"9000"
+    versions = {
+        row.version: row.retired_at
+        for row in await db_session.scalars(select(DataKey).where(DataKey.resident_id == resident))
+    }
+    assert versions[1] is not None
+    assert versions[2] is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(["steps", "transit", "checkup"]),
+    natural_key=st.text(min_size=1, max_size=40),
+    other_key=st.text(min_size=1, max_size=40),
+    plaintext=st.binary(max_size=200),
+)
+def test_a_sealed_record_opens_only_in_its_own_place(
+    kind: str, natural_key: str, other_key: str, plaintext: bytes
+) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from bank.vault.keystore import SealingKey
+
+    resident, stranger = uuid.uuid4(), uuid.uuid4()
+    key = SealingKey(1, AESGCM(AESGCM.generate_key(bit_length=256)))
+    aad = record_aad(resident, kind, natural_key, 1)
+    sealed = seal(key, plaintext, aad)
+    keys = {1: key.aead}
+    assert open_sealed(keys, sealed, aad) == plaintext
+    moved = [
+        record_aad(stranger, kind, natural_key, 1),
+        record_aad(resident, kind + "x", natural_key, 1),
+        record_aad(resident, kind, natural_key, 2),
+    ]
+    if other_key != natural_key:
+        moved.append(record_aad(resident, kind, other_key, 1))
+    for wrong in moved:
+        with pytest.raises(RecordDoesNotOpen):
+            open_sealed(keys, sealed, wrong)
+    tampered = bytearray(sealed)
+    tampered[-1] ^= 1
+    with pytest.raises(RecordDoesNotOpen):
+        open_sealed(keys, bytes(tampered), aad)
+
+
+async def test_a_wrapped_key_moved_to_another_resident_does_not_unwrap(
+    db_session: AsyncSession, keystore: KeyStore
+) -> None:
+    victim, thief = uuid.uuid4(), uuid.uuid4()
+    await keystore.for_sealing(db_session, victim, 1)
+    await keystore.for_sealing(db_session, thief, 1)
+    stolen = await db_session.scalar(select(DataKey).where(DataKey.resident_id == victim))
+    own = await db_session.scalar(select(DataKey).where(DataKey.resident_id == thief))
+    assert stolen is not None
+    assert own is not None
+    own.wrapped_key = stolen.wrapped_key
+    await db_session.flush()
+    with pytest.raises(Exception, match="does not unwrap"):
+        await keystore.for_opening(db_session, thief)
+
+
+async def test_destroyed_keys_cannot_open_anything(
+    db_session: AsyncSession, keystore: KeyStore
+) -> None:
+    resident = uuid.uuid4()
+    await keystore.for_sealing(db_session, resident, 1)
+    assert await keystore.destroy(db_session, resident) == 1
+    with pytest.raises(KeyErased):
+        await keystore.for_opening(db_session, resident)
+
+
+@pytest.mark.committing
+async def test_concurrent_first_seals_share_one_key(engine: AsyncEngine, tmp_path: Path) -> None:
+    keystore = KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    resident = uuid.uuid4()
+
+    async def first_push() -> int:
+        async with AsyncSession(engine) as session, session.begin():
+            return (await keystore.for_sealing(session, resident, 3)).version
+
+    versions = await asyncio.gather(*(first_push() for _ in range(4)))
+    assert versions == [1, 1, 1, 1]
+    async with AsyncSession(engine) as session:
+        row = await session.scalar(select(DataKey).where(DataKey.resident_id == resident))
+        assert row is not None
+        assert row.seals == 12
+        await keystore.destroy(session, resident)
+        await session.commit()
