@@ -82,6 +82,12 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         @click.option("--jwks-file", type=click.Path(path_type=Path, dir_okay=False))
         @click.option("--jwks-uri")
         @click.option("--scope", "scopes", multiple=True, required=True)
+        @click.option(
+            "--feed",
+            "feeds",
+            multiple=True,
+            help="Data sources: a transit operator slug or 8-digit insurer number it pushes for",
+        )
         def add(**options: Any) -> None:
             registration = Registration(
                 kind=kind,
@@ -92,6 +98,7 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
                 certifications=tuple(options["certifications"]),
                 jwks=_jwks(options["jwks_file"]),
                 jwks_uri=options["jwks_uri"],
+                feeds=tuple(options["feeds"]),
             )
             with settings_for() as settings:
                 client = run_in_transaction(

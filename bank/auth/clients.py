@@ -8,6 +8,7 @@ client holds at once (`tokens_not_before`).
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -80,6 +81,11 @@ class Registration:
     redirect_uris: tuple[str, ...] = ()
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+    # Data sources only: transit operator slugs or 8-digit insurer numbers (保険者番号).
+    feeds: tuple[str, ...] = ()
+
+
+_FEED = re.compile(r"^(?:[a-z][a-z0-9-]{1,39}|[0-9]{8})$")
 
 
 def corporate_number_is_valid(number: str) -> bool:
@@ -140,6 +146,14 @@ def validate_registration(registration: Registration, *, allow_http_loopback: bo
             check_jwks_uri(registration.jwks_uri, allow_http_loopback=allow_http_loopback)
         except ValueError as exc:
             raise InvalidRegistration(str(exc)) from None
+    if registration.feeds and registration.kind is not ClientKind.SOURCE:
+        raise InvalidRegistration("Only data sources have feeds.")
+    for feed in registration.feeds:
+        if not _FEED.match(feed):
+            raise InvalidRegistration(
+                "feeds are transit operator slugs (lowercase, 2-40 characters) or 8-digit "
+                "insurer numbers."
+            )
     for uri in registration.redirect_uris:
         if not redirect_uri_is_acceptable(uri):
             raise InvalidRegistration(
@@ -178,6 +192,7 @@ class ClientRegistry:
             jwks=registration.jwks,
             jwks_uri=registration.jwks_uri,
             scopes=sorted(set(registration.scopes)),
+            feeds=sorted(set(registration.feeds)),
             status=ClientStatus.PENDING.value,
         )
         self._session.add(client)

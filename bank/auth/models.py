@@ -64,6 +64,9 @@ class OAuthClient(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     jwks_uri: Mapped[str | None] = mapped_column(Text)
     scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    # A data source's feeds: the transit operators (slugs) or insurers (保険者番号) whose records
+    # it may push. Empty for other kinds.
+    feeds: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     status: Mapped[str] = mapped_column(Text, default=ClientStatus.PENDING.value)
     # Tokens issued before this instant are refused (set when the client is suspended).
     tokens_not_before: Mapped[datetime] = mapped_column(

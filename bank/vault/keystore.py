@@ -101,6 +101,10 @@ class KeyStore:
             raise KeyErased("The resident has no data key.")
         return {row.version: AESGCM(self._unwrap(resident_id, *row)) for row in rows}
 
+    def blind_index(self, purpose: str, value: str) -> bytes:
+        """HMAC of a secret identifier (card or member number) under the provider's own key."""
+        return self._provider.blind_index(purpose, value.encode())
+
     async def destroy(self, session: AsyncSession, resident_id: uuid.UUID) -> int:
         """Crypto-shredding: delete every version of the resident's key."""
         result = await session.execute(delete(DataKey).where(DataKey.resident_id == resident_id))

@@ -1,0 +1,237 @@
+"""Daily steps: idempotent batch ingest with per-item outcomes, and the resident's own reads.
+
+A batch is one transaction. Pushes for one resident are serialised by an advisory lock (two
+phones pushing the same day at once must not lose an update; residents never contend with each
+other). For each valid item: no row yet → stored; a row with the same values → unchanged; other
+values → replaced, and the old sealed value is kept as a revision (points corrections read it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Literal
+
+import msgspec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.vault.keystore import KeyErased, KeyStore
+from bank.vault.models import StepDay, StepDayRevision
+from bank.vault.rules import Refusal
+from bank.vault.rules.steps import StepDayIn, validate_step_day
+from bank.vault.sealing import open_sealed, record_aad, seal
+
+KIND = "steps"
+SCHEMA_VERSION = 1
+MAX_BATCH = 400
+
+Outcome = Literal["stored", "replaced", "unchanged", "refused"]
+
+
+class StepPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What is sealed: everything but the natural key (resident, day, source)."""
+
+    steps: int
+    hourly: tuple[int, ...] | None
+    method: str
+    device_id: str | None
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    index: int
+    outcome: Outcome
+    refusals: tuple[Refusal, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredStepDay:
+    day: date
+    source: str
+    payload: StepPayload
+    revision: int
+
+
+@dataclass
+class _Plan:
+    inserts: list[tuple[date, str]] = field(default_factory=list)
+    updates: list[tuple[date, str, int]] = field(default_factory=list)  # with the new revision
+    revisions: list[dict[str, object]] = field(default_factory=list)
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(StepPayload)
+
+
+def _aad(resident_id: uuid.UUID, day: date, source: str) -> bytes:
+    return record_aad(resident_id, KIND, f"{day.isoformat()}|{source}", SCHEMA_VERSION)
+
+
+def _payload(item: StepDayIn) -> StepPayload:
+    hourly = tuple(item.hourly) if item.hourly is not None else None
+    return StepPayload(
+        steps=item.steps, hourly=hourly, method=item.method, device_id=item.device_id
+    )
+
+
+def _duplicates(items: Sequence[StepDayIn]) -> set[int]:
+    """Indexes whose (day, platform) appears again later in the batch: the last one counts."""
+    last: dict[tuple[date, str], int] = {}
+    for index, item in enumerate(items):
+        last[(item.day, item.platform)] = index
+    return {i for i, item in enumerate(items) if last[(item.day, item.platform)] != i}
+
+
+async def ingest_step_days(
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: uuid.UUID,
+    items: Sequence[StepDayIn],
+    *,
+    today: date,
+) -> list[ItemResult]:
+    results: dict[int, ItemResult] = {}
+    superseded = _duplicates(items)
+    valid: dict[tuple[date, str], tuple[int, StepPayload]] = {}
+    for index, item in enumerate(items):
+        refusals = validate_step_day(item, today=today, path=f"$.days[{index}]")
+        if index in superseded:
+            refusals = [
+                *refusals,
+                Refusal(f"$.days[{index}]", "A later item in this batch has the same day and "
+                        "platform; only the last one is kept."),
+            ]  # fmt: skip
+        if refusals:
+            results[index] = ItemResult(index, "refused", tuple(refusals))
+        else:
+            valid[(item.day, item.platform)] = (index, _payload(item))
+    if valid:
+        await _lock_resident(session, resident_id)
+        plan = await _plan(session, keys, resident_id, valid, results)
+        await _write(session, keys, resident_id, plan, valid)
+    return [results[index] for index in range(len(items))]
+
+
+async def _lock_resident(session: AsyncSession, resident_id: uuid.UUID) -> None:
+    key = func.hashtextextended(f"steps:{resident_id}", 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+async def _plan(
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: uuid.UUID,
+    valid: dict[tuple[date, str], tuple[int, StepPayload]],
+    results: dict[int, ItemResult],
+) -> _Plan:
+    existing = (
+        await session.execute(
+            select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision).where(
+                StepDay.resident_id == resident_id,
+                tuple_(StepDay.day, StepDay.source).in_(list(valid)),
+            )
+        )
+    ).all()
+    opened: dict[int, AESGCM] = await keys.for_opening(session, resident_id) if existing else {}
+    plan = _Plan()
+    found = {(row.day, row.source): row for row in existing}
+    for natural_key, (index, payload) in valid.items():
+        row = found.get(natural_key)
+        if row is None:
+            results[index] = ItemResult(index, "stored")
+            plan.inserts.append(natural_key)
+            continue
+        aad = _aad(resident_id, row.day, row.source)
+        if _DECODER.decode(open_sealed(opened, row.sealed, aad)) == payload:
+            results[index] = ItemResult(index, "unchanged")
+            continue
+        results[index] = ItemResult(index, "replaced")
+        plan.revisions.append(
+            {"resident_id": resident_id, "day": row.day, "source": row.source,
+             "revision": row.revision, "sealed": row.sealed}
+        )  # fmt: skip
+        plan.updates.append((row.day, row.source, row.revision + 1))
+    return plan
+
+
+async def _write(
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: uuid.UUID,
+    plan: _Plan,
+    valid: dict[tuple[date, str], tuple[int, StepPayload]],
+) -> None:
+    count = len(plan.inserts) + len(plan.updates)
+    if count == 0:
+        return
+    key = await keys.for_sealing(session, resident_id, count)
+
+    def sealed(day: date, source: str) -> bytes:
+        payload = valid[(day, source)][1]
+        return seal(key, _ENCODER.encode(payload), _aad(resident_id, day, source))
+
+    if plan.inserts:
+        await session.execute(
+            insert(StepDay),
+            [
+                {"resident_id": resident_id, "day": day, "source": source,
+                 "sealed": sealed(day, source), "revision": 1}
+                for day, source in plan.inserts
+            ],
+        )  # fmt: skip
+    if plan.revisions:
+        await session.execute(insert(StepDayRevision), plan.revisions)
+    if plan.updates:
+        now = datetime.now(UTC)
+        # ORM bulk UPDATE by primary key: one executemany, not one statement per row.
+        await session.execute(
+            update(StepDay),
+            [
+                {"resident_id": resident_id, "day": day, "source": source,
+                 "sealed": sealed(day, source), "revision": revision, "updated_at": now}
+                for day, source, revision in plan.updates
+            ],
+        )  # fmt: skip
+
+
+async def read_step_days(
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: uuid.UUID,
+    *,
+    start: date,
+    end: date,
+    after: tuple[date, str] | None = None,
+    limit: int = 100,
+) -> list[StoredStepDay]:
+    """The resident's own days in [start, end], ordered by (day, source), keyset-paged."""
+    query = (
+        select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision)
+        .where(StepDay.resident_id == resident_id, StepDay.day >= start, StepDay.day <= end)
+        .order_by(StepDay.day, StepDay.source)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(StepDay.day, StepDay.source) > tuple_(*after))
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return []
+    try:
+        opened = await keys.for_opening(session, resident_id)
+    except KeyErased:
+        return []
+    return [
+        StoredStepDay(
+            day=row.day,
+            source=row.source,
+            payload=_DECODER.decode(
+                open_sealed(opened, row.sealed, _aad(resident_id, row.day, row.source))
+            ),
+            revision=row.revision,
+        )
+        for row in rows
+    ]
