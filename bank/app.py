@@ -31,7 +31,7 @@ from bank.auth.keys import SigningKeys
 from bank.auth.maintenance import auth_tasks
 from bank.auth.principals import SCOPES
 from bank.crypto.keyring import LocalKeyring
-from bank.crypto.local_provider import LocalKeyProvider
+from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database
 from bank.db.migrate import heads
 from bank.health import HealthController, ProblemTypesController
@@ -45,9 +45,15 @@ from bank.identity.protect import AccountSecrets
 from bank.jobs import assemble_job_app, kernel_tasks, opened
 from bank.logs import configure_logging, get_logger
 from bank.settings import Settings, as_libpq, load_settings
+from bank.vault.api import StepsController, erase_me
+from bank.vault.exports import vault_tasks
+from bank.vault.exports_api import ExportsController
+from bank.vault.ingest_api import CheckupIngestController, IngestController
 from bank.vault.keystore import KeyStore
+from bank.vault.records_api import CheckupsController, LinksController, TransitController
+from bank.workers import WorkerResources
 
-JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks})
+JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks, "vault": vault_tasks})
 
 log = get_logger("bank.app")
 
@@ -124,12 +130,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         keyring = LocalKeyring.from_settings(settings)
         app.state.signing_keys = SigningKeys(keyring)
         app.state.account_secrets = AccountSecrets(keyring)
-        app.state.keystore = KeyStore(LocalKeyProvider(settings.data_dir / "keys" / "vault"))
+        app.state.keystore = KeyStore(key_provider_from_settings(settings))
         app.state.jwks_fetcher = JwksFetcher()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if settings.embedded_worker:
-                    await stack.enter_async_context(_embedded_worker(settings))
+                    resources = WorkerResources(settings, db, app.state.keystore)
+                    await stack.enter_async_context(_embedded_worker(resources))
                 log.info("app.started", environment=settings.environment)
                 yield
         finally:
@@ -145,6 +152,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             IdentityPages,
             AccountController,
             ClientAdminController,
+            StepsController,
+            LinksController,
+            TransitController,
+            CheckupsController,
+            ExportsController,
+            IngestController,
+            CheckupIngestController,
+            erase_me,
             ProblemTypesController,
             _Metrics,
             create_static_files_router(
@@ -185,11 +200,17 @@ def _initial_state(settings: Settings) -> State:
 
 
 @contextlib.asynccontextmanager
-async def _embedded_worker(settings: Settings) -> AsyncIterator[None]:
+async def _embedded_worker(resources: WorkerResources) -> AsyncIterator[None]:
     """A job worker inside the web process (demo mode); production runs `bank worker`."""
-    async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+    conninfo = as_libpq(resources.settings.async_database_url())
+    async with opened(JOB_APP, conninfo) as jobs:
         worker = asyncio.create_task(
-            jobs.run_worker_async(install_signal_handlers=False, concurrency=2, name="embedded")
+            jobs.run_worker_async(
+                install_signal_handlers=False,
+                concurrency=2,
+                name="embedded",
+                additional_context=resources.as_context(),
+            )
         )
         try:
             yield

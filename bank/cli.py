@@ -19,9 +19,22 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bank.auth.cli import register_commands as register_auth_commands
+from bank.crypto.provider import KeyProviderError
+from bank.crypto.providers import key_provider_from_settings
+from bank.db import Database
 from bank.db.embedded import embedded_postgres
+from bank.demo.cli import register_commands as register_demo_commands
+from bank.demo.cli import run_seed
 from bank.identity.cli import register_commands as register_operator_commands
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
+from bank.vault.rotation import (
+    REWRAP_BATCH,
+    KekRotation,
+    RotationInProgress,
+    RotationStalled,
+    rotate_kek,
+)
+from bank.workers import WorkerResources, keystore_from_settings
 
 
 def _load() -> Settings:
@@ -87,6 +100,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     with database(_load()) as settings:
         if demo:
             _run_migration(settings, upgrade)
+            _seed_on_first_start(settings)
             os.environ["BANK_EMBEDDED_WORKER"] = "true"
         click.echo(f"serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
         # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; turning it into
@@ -103,6 +117,26 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
             server_header=False,
             proxy_headers=True,
         )
+
+
+def _seed_on_first_start(settings: Settings) -> None:
+    """A small synthetic city, once: a database that has residents is never seeded again."""
+    from bank.demo.seed import residents_exist
+
+    async def empty() -> bool:
+        db = Database.connect(settings)
+        try:
+            return not await residents_exist(db)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(empty()):
+        return
+    click.echo("seeding a synthetic city (300 residents, 90 days; not real people)...")
+    summary = run_seed(settings, residents=300, days=90, seed=2026)
+    click.echo(f"seeded {summary.residents} residents; demo sign-ins:")
+    for email, password in summary.sign_in:
+        click.echo(f"  {email}  {password}")
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -130,11 +164,19 @@ def worker(queues: tuple[str, ...], concurrency: int) -> None:
     from bank.jobs import opened
 
     async def run(settings: Settings) -> None:
-        async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
-            if queues:
-                await jobs.run_worker_async(queues=list(queues), concurrency=concurrency)
-            else:
-                await jobs.run_worker_async(concurrency=concurrency)
+        db = Database.connect(settings)
+        resources = WorkerResources(settings, db, keystore_from_settings(settings))
+        try:
+            async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+                context = resources.as_context()
+                if queues:
+                    await jobs.run_worker_async(
+                        queues=list(queues), concurrency=concurrency, additional_context=context
+                    )
+                else:  # every queue
+                    await jobs.run_worker_async(concurrency=concurrency, additional_context=context)
+        finally:
+            await db.dispose()
 
     with database(_load()) as settings:
         asyncio.run(run(settings))
@@ -265,6 +307,53 @@ def jobs_retry(job_id: int) -> None:
 
 register_auth_commands(main, lambda: database(_load()))
 register_operator_commands(main, lambda: database(_load()))
+register_demo_commands(main, lambda: database(_load()))
+
+
+def _keys_group() -> click.Group:
+    keys = main.commands["keys"]  # made by bank.auth.cli, next to rotate-signing
+    assert isinstance(keys, click.Group)
+    return keys
+
+
+@_keys_group().command(name="rotate-kek")
+@click.option(
+    "--batch-size",
+    default=REWRAP_BATCH,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Data keys re-wrapped per transaction.",
+)
+def keys_rotate_kek(batch_size: int) -> None:
+    """Re-wrap every data key under a new key-encryption key, online, then retire the old one.
+
+    Records are not touched. Run it again after a crash: it resumes without making another
+    version. Prints a one-line JSON summary.
+    """
+
+    async def rotate(settings: Settings) -> KekRotation:
+        engine = create_async_engine(settings.async_database_url())
+        try:
+            provider = key_provider_from_settings(settings)
+            return await rotate_kek(engine, provider, batch_size=batch_size)
+        finally:
+            await engine.dispose()
+
+    with database(_load()) as settings:
+        try:
+            summary = asyncio.run(rotate(settings))
+        except (KeyProviderError, RotationInProgress, RotationStalled) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(
+        json.dumps(
+            {
+                "kek_version": summary.new_version,
+                "resumed": summary.resumed,
+                "rewrapped": summary.rewrapped,
+                "retired": list(summary.retired),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -50,6 +50,18 @@ class Settings(BaseSettings):
         "Unset: a key file is created in data_dir/keys with 0600 permissions.",
     )
     access_token_ttl_s: int = Field(default=600, ge=60, le=600, description="Access token life.")
+    key_provider: Literal["local", "pkcs11"] = Field(
+        default="local",
+        description="Where the vault's key-encryption and blind-index keys live: key files in "
+        "data_dir/keys/vault (local) or an HSM through PKCS#11 (pkcs11, needs BANK_PKCS11_*).",
+    )
+    pkcs11_module: Path | None = Field(
+        default=None, description="The PKCS#11 module (.so) of the HSM, for key_provider=pkcs11."
+    )
+    pkcs11_token_label: str | None = Field(
+        default=None, description="Label of the HSM token holding the bank's keys."
+    )
+    pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of that token.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -95,6 +107,22 @@ class Settings(BaseSettings):
             raise ValueError(f"PostgreSQL only; got the {url.get_backend_name()!r} dialect")
         return value
 
+    @model_validator(mode="after")
+    def _pkcs11_is_complete(self) -> Settings:
+        if self.key_provider != "pkcs11":
+            return self
+        named = {
+            "BANK_PKCS11_MODULE": self.pkcs11_module,
+            "BANK_PKCS11_TOKEN_LABEL": self.pkcs11_token_label,
+            "BANK_PKCS11_PIN": self.pkcs11_pin,
+        }
+        missing = [name for name, value in named.items() if not value]  # unset or empty
+        if missing:
+            raise ValueError(f"BANK_KEY_PROVIDER=pkcs11 also needs {', '.join(missing)}")
+        if self.pkcs11_module is not None and not self.pkcs11_module.is_file():
+            raise ValueError(f"BANK_PKCS11_MODULE: no PKCS#11 module at {self.pkcs11_module}")
+        return self
+
     def async_database_url(self) -> URL:
         """The database URL with the asyncpg driver, which the web app and migrations use."""
         if self.database_url is None:
@@ -123,5 +151,6 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for error in exc.errors(include_input=False, include_url=False):
             field = ".".join(str(part) for part in error["loc"])
-            lines.append(f"BANK_{field.upper()}: {error['msg']}")
+            # A check across fields has no location; its message names the variables.
+            lines.append(f"BANK_{field.upper()}: {error['msg']}" if field else error["msg"])
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -85,6 +85,11 @@ class LocalKeyProvider:
 
     def _kek(self, version: int) -> bytes:
         key = self._keks.get(version)
+        if key is not None and not self._path(version).exists():
+            # Retired by another process (`bank keys rotate-kek`): forget it here too, so that
+            # nothing is wrapped under a destroyed version and retirement means gone everywhere.
+            self._keks.pop(version, None)
+            key = None
         if key is None:
             try:
                 key = read_key_file(self._path(version))

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from litestar import Request
 from litestar.enums import ScopeType
 from litestar.types import Message, Scope
 
@@ -78,6 +79,11 @@ def mark_request_start(scope: Scope) -> None:
     """Called as early as the route stack allows, so durations include the whole handler."""
     scope.setdefault("state", {}).setdefault(_STARTED_KEY, time.perf_counter_ns())
     request_id(scope)
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The caller's address as uvicorn saw it (X-Forwarded-For applied by --proxy-headers)."""
+    return request.client.host if request.client else "unknown"
 
 
 def route_template(scope: Scope) -> str:

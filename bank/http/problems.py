@@ -132,8 +132,21 @@ def _split_msgspec_message(message: str) -> tuple[str, str | None]:
     return match.group("message").strip(), match.group("path")
 
 
+# Litestar's message for an absent required parameter names it (never a value): safe to relay.
+_MISSING_PARAMETER = re.compile(
+    r"^Missing required (?P<location>query|header|cookie|path) parameter '(?P<name>[^']{1,100})'"
+)
+
+
+def _missing_parameter(exc: ValidationException) -> list[FieldError]:
+    match = _MISSING_PARAMETER.match(str(exc.detail))
+    if match is None:
+        return []
+    return [FieldError(location=match["location"], path=match["name"], detail="is required")]
+
+
 def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    errors = _field_errors(exc)
+    errors = _field_errors(exc) or _missing_parameter(exc)
     if not errors:
         # Litestar raises a bare ValidationException for bodies it cannot parse at all.
         return problem_response(

@@ -8,6 +8,7 @@ peppered hashes, valid 15 minutes for at most 5 attempts, and a new code replace
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,22 +90,31 @@ class Clock:
         return datetime.now(UTC) + self.offset
 
 
+# Not an argon2 hash: verify_password never accepts anything against it.
+NO_PASSWORD = "!"
+
+
 async def create_account(
     session: AsyncSession,
     secrets: AccountSecrets,
     *,
     kind: str,
     email: str,
-    password: str,
+    password: str | None,
     language: str = "ja",
     roles: tuple[str, ...] = (),
     totp_secret_sealed: bytes | None = None,
     verified_at: datetime | None = None,
     account_id: uuid.UUID | None = None,
 ) -> Account:
-    """Insert an account; AccountExists if the address is taken (callers decide what to reveal)."""
+    """Insert an account; AccountExists if the address is taken (callers decide what to reveal).
+
+    `password=None` makes an account that cannot sign in with a password until it is reset by
+    email (demo residents beyond the few the seed prints: hashing costs ~0.1 s each).
+    """
     normalised = normalise_email(email)
-    check_new_password(password, email=normalised)
+    if password is not None:
+        check_new_password(password, email=normalised)
     index = secrets.email_index(normalised)
     if await session.scalar(select(Account.id).where(Account.email_index == index)):
         raise AccountExists("An account with that email address exists.")
@@ -114,7 +124,7 @@ async def create_account(
         kind=kind,
         email_index=index,
         email_sealed=secrets.seal_email(account_id, normalised),
-        password_hash=hash_password(password),
+        password_hash=hash_password(password) if password is not None else NO_PASSWORD,
         email_verified_at=verified_at,
         totp_secret_sealed=totp_secret_sealed,
         roles=list(roles),
@@ -256,11 +266,37 @@ class Accounts:
 
     # -- passwords ---------------------------------------------------------------------------
 
+    async def confirm_password(self, account: Account, password: str, client_address: str) -> None:
+        """Check a signed-in account's password again before a grave action (a new password,
+        erasing everything). Throttled and locking like sign-in, so a stolen access token is no
+        free password oracle. SignInFailed when wrong or while blocked."""
+        now = self._clock.now()
+        account_key = f"confirm:{account.id}"
+        address_key = f"address:{self._secrets.address_index(client_address)}"
+        # argon2id takes ~0.1 s of CPU: off the event loop, so other requests go on meanwhile.
+        if not await self._throttles.blocked(
+            [account_key, address_key], now
+        ) and await asyncio.to_thread(verify_password, account.password_hash, password):
+            await self._throttles.clear(self._session, account_key)
+            return
+        state = await self._throttles.record_failure(
+            account_key=account_key, address_key=address_key, now=now
+        )
+        if must_lock_account(state):
+            await self._lock(account.id)
+        log.info("identity.password_confirmation_failed", account_id=str(account.id))
+        raise SignInFailed("The password is wrong.")
+
     async def change_password(
-        self, account: Account, current: str, new: str, *, keep_session: str | None = None
+        self,
+        account: Account,
+        current: str,
+        new: str,
+        *,
+        client_address: str,
+        keep_session: str | None = None,
     ) -> None:
-        if not verify_password(account.password_hash, current):
-            raise SignInFailed("The current password is wrong.")
+        await self.confirm_password(account, current, client_address)
         await self._set_password(account, new, keep_session=keep_session)
         log.info("identity.password_changed", account_id=str(account.id))
 

@@ -7,14 +7,16 @@ password except here, where the resident retypes the current one).
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
-from litestar import Controller, post, put
+from litestar import Controller, Request, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
+from bank.http.context import client_address
 from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.identity.accounts import Accounts, revoke_families
@@ -44,6 +46,7 @@ class AccountController(Controller):
     )
     async def change_password(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[PasswordChange],
         principal: CurrentPrincipal,
         state: State,
@@ -53,7 +56,11 @@ class AccountController(Controller):
         account = await accounts.get(uuid.UUID(principal.subject))
         assert account is not None  # the guard admitted a token of a live session
         await accounts.change_password(
-            account, data.current_password, data.new_password, keep_session=principal.session_id
+            account,
+            data.current_password,
+            data.new_password,
+            client_address=client_address(request),
+            keep_session=principal.session_id,
         )
 
     @post(

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from bank.auth.controllers import AUTHORIZE_PATH
 from bank.auth.models import ClientStatus, OAuthClient
 from bank.auth.passwords import WeakPassword
+from bank.http.context import client_address
 from bank.http.transaction import DbSession
 from bank.identity.accounts import Accounts, EmailNotVerified, InvalidCode, SignInFailed
 from bank.identity.browser import (
@@ -261,7 +262,7 @@ class IdentityPages(Controller):
                 return_to=return_to, error="csrf_failed", email="",
             )  # fmt: skip
         email = fields.get("email", "")
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         accounts = self._accounts(state, db_session)
         try:
             account = await accounts.authenticate(email, fields.get("password", ""), address)
@@ -309,7 +310,7 @@ class IdentityPages(Controller):
                 request, state, db_session, "totp.html", title="totp_title", status=403,
                 return_to=return_to, error="csrf_failed",
             )  # fmt: skip
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         accounts = self._accounts(state, db_session)
         if not await accounts.second_factor(signed.account, fields.get("code", ""), address):
             return await self._render(

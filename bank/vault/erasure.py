@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bank.identity.models import Account
 from bank.logs import get_logger
 from bank.vault.keystore import KeyStore
-from bank.vault.models import ErasureReceipt, StepDay, StepDayRevision
+from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay, StepDayRevision
 
 log = get_logger("bank.vault")
 
 # Every record table, counted for the receipt (deleted by the account's cascade as well).
-_RECORD_TABLES = (StepDay, StepDayRevision)
+_RECORD_TABLES = (StepDay, StepDayRevision, Record, Link, Export)
 
 
 async def erase_resident(session: AsyncSession, keys: KeyStore, account: Account) -> ErasureReceipt:

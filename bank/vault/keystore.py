@@ -49,7 +49,8 @@ class KeyErased(Exception):
     """The resident's data key is gone (erasure): their records can never be opened again."""
 
 
-def _aad(resident_id: uuid.UUID, version: int) -> bytes:
+def data_key_aad(resident_id: uuid.UUID, version: int) -> bytes:
+    """What a wrapped data key is bound to: its resident and its version."""
     return f"data-key:{resident_id}:{version}".encode()
 
 
@@ -142,7 +143,7 @@ class KeyStore:
         )
         version = (latest or 0) + 1
         key = secrets.token_bytes(32)
-        wrapped = self._provider.wrap(key, aad=_aad(resident_id, version))
+        wrapped = self._provider.wrap(key, aad=data_key_aad(resident_id, version))
         await session.execute(
             insert(DataKey).values(
                 resident_id=resident_id,
@@ -157,5 +158,5 @@ class KeyStore:
     def _unwrap(self, resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int) -> bytes:
         # A KeyProviderError here is an operational fault (a KEK missing), not an erasure.
         return self._provider.unwrap(
-            WrappedKey(kek_version=kek_version, blob=blob), aad=_aad(resident_id, version)
+            WrappedKey(kek_version=kek_version, blob=blob), aad=data_key_aad(resident_id, version)
         )

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Literal
 
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import StepDay, StepDayRevision
+from bank.vault.records import ItemResult
 from bank.vault.rules import Refusal
 from bank.vault.rules.steps import StepDayIn, validate_step_day
 from bank.vault.sealing import open_sealed, record_aad, seal
@@ -28,8 +28,6 @@ from bank.vault.sealing import open_sealed, record_aad, seal
 KIND = "steps"
 SCHEMA_VERSION = 1
 MAX_BATCH = 400
-
-Outcome = Literal["stored", "replaced", "unchanged", "refused"]
 
 
 class StepPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -39,13 +37,6 @@ class StepPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     hourly: tuple[int, ...] | None
     method: str
     device_id: str | None
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    index: int
-    outcome: Outcome
-    refusals: tuple[Refusal, ...] = ()
 
 
 @dataclass(frozen=True)

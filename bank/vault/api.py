@@ -1,0 +1,252 @@
+"""The resident's own records over HTTP: push steps, list them, a month's summary.
+
+Object-level authorization is structural: every query takes the resident id from the access
+token's subject, never from the request, so there is no way to name another resident's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import JSONBody, QueryParameter
+
+from bank.auth.guards import CurrentPrincipal, requires, security
+from bank.auth.principals import PrincipalType
+from bank.http.context import client_address
+from bank.http.problems import problem_responses
+from bank.http.transaction import DbSession
+from bank.identity.accounts import Accounts
+from bank.identity.throttle import Throttles
+from bank.vault.erasure import erase_resident
+from bank.vault.paging import check_range, decode_cursor, encode_cursor, month_range
+from bank.vault.rules.steps import PLATFORMS, StepDayIn
+from bank.vault.steps import MAX_BATCH, ingest_step_days, read_step_days
+
+
+class StepDayBody(msgspec.Struct, forbid_unknown_fields=True):
+    day: date
+    steps: int
+    platform: str
+    method: str = "automatic"
+    hourly: list[int] | None = None
+    device_id: str | None = None
+
+
+class StepBatch(msgspec.Struct, forbid_unknown_fields=True):
+    days: Annotated[list[StepDayBody], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class RefusalView(msgspec.Struct):
+    path: str
+    reason: str
+
+
+class StepItemResult(msgspec.Struct):
+    index: int
+    day: date
+    platform: str
+    outcome: str
+    refusals: list[RefusalView]
+
+
+class StepBatchResult(msgspec.Struct):
+    results: list[StepItemResult]
+    stored: int
+    replaced: int
+    unchanged: int
+    refused: int
+
+
+class StepDayView(msgspec.Struct):
+    day: date
+    platform: str
+    steps: int
+    hourly: list[int] | None
+    method: str
+    device_id: str | None
+    revision: int
+
+
+class StepPage(msgspec.Struct):
+    items: list[StepDayView]
+    next_cursor: str | None
+
+
+class DailyTotal(msgspec.Struct):
+    day: date
+    steps: int
+
+
+class MonthSummary(msgspec.Struct):
+    month: str
+    days_recorded: int
+    total_steps: int
+    mean_steps: int
+    days: list[DailyTotal]
+
+
+def _today(state: State) -> date:
+    return datetime.now(ZoneInfo(state.settings.local_timezone)).date()
+
+
+class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
+    password: str
+
+
+class ErasureView(msgspec.Struct):
+    receipt_id: uuid.UUID
+    erased_at: datetime
+    records_deleted: int
+
+
+@post(
+    "/v1/me/erasure",
+    operation_id="EraseMe",
+    summary="Delete the account and every record; the data key is destroyed (irreversible)",
+    tags=["account"],
+    guards=[requires(PrincipalType.RESIDENT, "account")],
+    security=security("account"),
+    status_code=200,
+    responses=problem_responses(401, 403),
+)
+async def erase_me(
+    request: Request[Any, Any, Any],
+    data: JSONBody[ErasureRequest],
+    principal: CurrentPrincipal,
+    state: State,
+    db_session: DbSession,
+) -> ErasureView:
+    accounts = Accounts(db_session, state.account_secrets, Throttles(state.database.sessions))
+    account = await accounts.get(uuid.UUID(principal.subject))
+    assert account is not None  # the guard admitted a token of a live session
+    # The password again: a stolen access token alone must not be able to erase a life's data.
+    await accounts.confirm_password(account, data.password, client_address(request))
+    receipt = await erase_resident(db_session, state.keystore, account)
+    return ErasureView(
+        receipt_id=receipt.id, erased_at=receipt.erased_at, records_deleted=receipt.records_deleted
+    )
+
+
+class StepsController(Controller):
+    path = "/v1/me/steps"
+    tags = ("records",)
+
+    @post(
+        "/",
+        operation_id="PushSteps",
+        summary="Deposit daily steps (up to 400 days); per-item outcome, idempotent per day",
+        guards=[requires(PrincipalType.RESIDENT, "records:write")],
+        security=security("records:write"),
+        status_code=200,
+        responses=problem_responses(401, 403, 413),
+    )
+    async def push(
+        self,
+        data: JSONBody[StepBatch],
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+    ) -> StepBatchResult:
+        items = [
+            StepDayIn(
+                day=d.day, steps=d.steps, hourly=d.hourly, platform=d.platform,
+                method=d.method, device_id=d.device_id,
+            )
+            for d in data.days
+        ]  # fmt: skip
+        results = await ingest_step_days(
+            db_session, state.keystore, uuid.UUID(principal.subject), items, today=_today(state)
+        )
+        views = [
+            StepItemResult(
+                index=r.index,
+                day=items[r.index].day,
+                platform=items[r.index].platform,
+                outcome=r.outcome,
+                refusals=[RefusalView(path=f.field, reason=f.reason) for f in r.refusals],
+            )
+            for r in results
+        ]
+        counts = dict.fromkeys(("stored", "replaced", "unchanged", "refused"), 0)
+        for r in results:
+            counts[r.outcome] += 1
+        return StepBatchResult(results=views, **counts)
+
+    @get(
+        "/",
+        operation_id="ListSteps",
+        summary="Your daily steps in a date range, oldest first, paged",
+        guards=[requires(PrincipalType.RESIDENT, "records:read")],
+        security=security("records:read"),
+        responses=problem_responses(401, 403),
+    )
+    async def list_days(
+        self,
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+        start: Annotated[date, QueryParameter(name="from")],
+        end: Annotated[date, QueryParameter(name="to")],
+        limit: Annotated[int, QueryParameter(ge=1, le=400)] = 100,
+        cursor: Annotated[str | None, QueryParameter()] = None,
+    ) -> StepPage:
+        check_range(start, end)
+        after = decode_cursor(cursor, PLATFORMS.__contains__) if cursor else None
+        rows = await read_step_days(
+            db_session, state.keystore, uuid.UUID(principal.subject),
+            start=start, end=end, after=after, limit=limit + 1,
+        )  # fmt: skip
+        page, more = rows[:limit], len(rows) > limit
+        return StepPage(
+            items=[
+                StepDayView(
+                    day=r.day,
+                    platform=r.source,
+                    steps=r.payload.steps,
+                    hourly=list(r.payload.hourly) if r.payload.hourly is not None else None,
+                    method=r.payload.method,
+                    device_id=r.payload.device_id,
+                    revision=r.revision,
+                )
+                for r in page
+            ],
+            next_cursor=encode_cursor(page[-1].day, page[-1].source) if more else None,
+        )
+
+    @get(
+        "/summary",
+        operation_id="MonthOfSteps",
+        summary="A month of daily totals (the highest source each day: no double counting)",
+        guards=[requires(PrincipalType.RESIDENT, "records:read")],
+        security=security("records:read"),
+        responses=problem_responses(401, 403),
+    )
+    async def summary(
+        self,
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+        month: Annotated[str, QueryParameter(description="The month, as 2026-11.")],
+    ) -> MonthSummary:
+        start, end = month_range(month)
+        rows = await read_step_days(
+            db_session, state.keystore, uuid.UUID(principal.subject),
+            start=start, end=end, limit=31 * 8,
+        )  # fmt: skip
+        totals: dict[date, int] = {}
+        for row in rows:
+            totals[row.day] = max(totals.get(row.day, 0), row.payload.steps)
+        total = sum(totals.values())
+        return MonthSummary(
+            month=month,
+            days_recorded=len(totals),
+            total_steps=total,
+            mean_steps=round(total / len(totals)) if totals else 0,
+            days=[DailyTotal(day=day, steps=steps) for day, steps in sorted(totals.items())],
+        )

@@ -1,0 +1,181 @@
+"""Health checkups (特定健診) from clinics and insurers: routed by insurer membership, sealed.
+
+A checkup is accepted only when the pushing client feeds for the member's insurer and the
+resident has linked that membership; values are validated and converted to the standard units
+(bank.vault.rules.checkups) before sealing, so every stored checkup reads the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.vault.keystore import KeyStore
+from bank.vault.links import InvalidLink, LinkKind, Links, member_key
+from bank.vault.models import Record
+from bank.vault.records import (
+    Incoming,
+    ItemResult,
+    StoredRecord,
+    read_records,
+    store_records,
+    superseded,
+)
+from bank.vault.rules import Refusal
+from bank.vault.rules.checkups import CheckupIn, normalise, validate_checkup
+
+KIND = "checkup"
+SCHEMA_VERSION = 1
+MAX_BATCH = 100
+
+
+class ItemPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    item: str
+    value: float | str
+    unit: str
+    jlac10: str
+    loinc: str
+
+
+class CheckupPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    institution_code: str
+    exam_id: str
+    exam_date: date
+    insurer_number: str
+    sex: str
+    fasting: bool | None
+    items: tuple[ItemPayload, ...]
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(CheckupPayload)
+
+
+def natural_key(institution_code: str, exam_id: str) -> str:
+    return f"{institution_code}/{exam_id}"  # institution codes are digits only
+
+
+def _payload(checkup: CheckupIn, insurer_number: str) -> CheckupPayload:
+    normalised = normalise(checkup)
+    return CheckupPayload(
+        institution_code=checkup.institution_code,
+        exam_id=checkup.exam_id,
+        exam_date=checkup.exam_date,
+        insurer_number=insurer_number,
+        sex=checkup.sex,
+        fasting=checkup.fasting,
+        items=tuple(
+            ItemPayload(item=i.item, value=i.value, unit=i.unit, jlac10=i.jlac10, loinc=i.loinc)
+            for i in normalised.items
+        ),
+    )
+
+
+def _member(insurer_number: str, checkup: CheckupIn) -> str | None:
+    try:
+        return member_key(insurer_number, checkup.member_number)
+    except InvalidLink:
+        return None
+
+
+async def ingest_checkups(
+    session: AsyncSession,
+    keys: KeyStore,
+    *,
+    client_id: str,
+    feeds: Sequence[str],
+    checkups: Sequence[tuple[str, CheckupIn]],
+    today: date,
+) -> list[ItemResult]:
+    """`checkups` pairs each checkup with the insurer number (保険者番号) of its member."""
+    results: dict[int, ItemResult] = {}
+    members = {i: _member(insurer, checkup) for i, (insurer, checkup) in enumerate(checkups)}
+    owners = await Links(session, keys).residents_of(
+        LinkKind.INSURER_MEMBER, [member for member in members.values() if member is not None]
+    )
+    later = superseded([natural_key(c.institution_code, c.exam_id) for _, c in checkups])
+    valid: list[Incoming] = []
+    for index, (insurer, checkup) in enumerate(checkups):
+        path = f"$.checkups[{index}]"
+        refusals = validate_checkup(checkup, today=today, path=path)
+        member = members[index]
+        if member is None:
+            refusals.append(
+                Refusal(f"{path}.insurer_number",
+                        "insurer_number must have 6 or 8 digits and member_number 1 to 32 "
+                        "letters, digits or hyphens.")
+            )  # fmt: skip
+        elif insurer not in feeds:
+            refusals.append(
+                Refusal(f"{path}.insurer_number", "This client does not push for this insurer.")
+            )
+        elif not refusals and member not in owners:
+            refusals.append(
+                Refusal(
+                    f"{path}.member_number",
+                    "No resident has linked this membership; the checkup was not stored.",
+                )
+            )
+        if not refusals and index in later:
+            refusals.append(
+                Refusal(path, "A later item in this batch has the same institution and exam_id.")
+            )
+        if refusals or member is None:
+            results[index] = ItemResult(index, "refused", tuple(refusals))
+            continue
+        valid.append(
+            Incoming(
+                index=index,
+                resident_id=owners[member],
+                natural_key=natural_key(checkup.institution_code, checkup.exam_id),
+                day=checkup.exam_date,
+                payload=_ENCODER.encode(_payload(checkup, insurer)),
+            )
+        )
+    outcomes = await store_records(
+        session, keys, kind=KIND, schema_version=SCHEMA_VERSION, source_client=client_id,
+        items=valid,
+    )  # fmt: skip
+    results |= {index: ItemResult(index, outcome) for index, outcome in outcomes.items()}
+    return [results[index] for index in range(len(checkups))]
+
+
+async def read_checkups(
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: uuid.UUID,
+    *,
+    start: date,
+    end: date,
+    after: tuple[date, str] | None = None,
+    limit: int = 100,
+) -> list[tuple[StoredRecord, CheckupPayload]]:
+    records = await read_records(
+        session, keys, resident_id, kind=KIND, schema_version=SCHEMA_VERSION,
+        start=start, end=end, after=after, limit=limit,
+    )  # fmt: skip
+    return [(record, _DECODER.decode(record.payload)) for record in records]
+
+
+async def latest_checkup(
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
+) -> CheckupPayload | None:
+    latest = (
+        await session.execute(
+            select(Record.day, Record.natural_key)
+            .where(Record.resident_id == resident_id, Record.kind == KIND)
+            .order_by(Record.day.desc(), Record.natural_key.desc())
+            .limit(1)
+        )
+    ).first()
+    if latest is None:
+        return None
+    same_day = await read_checkups(
+        session, keys, resident_id, start=latest.day, end=latest.day, limit=1000
+    )
+    return next(exam for record, exam in same_day if record.natural_key == latest.natural_key)

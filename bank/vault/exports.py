@@ -1,0 +1,263 @@
+"""Data portability: every record of a resident in one ZIP of JSON and CSV files.
+
+`POST /v1/me/exports` records a pending export and enqueues a job; the job reads and decrypts
+everything, builds the ZIP in memory (one resident's records: a few MB at most) and stores it
+sealed under the resident's data key, so the ZIP at rest is as protected as the records. It can
+be downloaded until it expires a day later; a nightly job deletes expired exports. Card and
+insurer numbers appear masked, as the bank keeps them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+from procrastinate import Blueprint, JobContext
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.identity.models import Account
+from bank.logs import get_logger
+from bank.vault import checkups, transit
+from bank.vault.keystore import KeyStore
+from bank.vault.links import Links
+from bank.vault.models import Export
+from bank.vault.sealing import open_sealed, record_aad, seal
+from bank.vault.steps import StoredStepDay, read_step_days
+from bank.workers import resources_of
+
+log = get_logger("bank.vault")
+
+EXPORT_LIFETIME = timedelta(days=1)
+_EVER = (date(1900, 1, 1), date(9999, 12, 31))
+_PAGE = 1000
+
+vault_tasks = Blueprint()
+
+
+def _aad(resident_id: uuid.UUID, export_id: uuid.UUID) -> bytes:
+    return record_aad(resident_id, "export", str(export_id), 1)
+
+
+async def request_export(session: AsyncSession, resident_id: uuid.UUID) -> Export:
+    now = datetime.now(UTC)
+    export = Export(
+        resident_id=resident_id, id=uuid.uuid4(), status="pending", requested_at=now,
+        expires_at=now + EXPORT_LIFETIME,
+    )  # fmt: skip
+    session.add(export)
+    await session.flush()
+    return export
+
+
+async def _all_steps(
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
+) -> AsyncIterator[StoredStepDay]:
+    after = None
+    while True:
+        page = await read_step_days(
+            session, keys, resident_id, start=_EVER[0], end=_EVER[1], after=after, limit=_PAGE
+        )
+        for row in page:
+            yield row
+        if len(page) < _PAGE:
+            return
+        after = (page[-1].day, page[-1].source)
+
+
+def _csv(header: list[str], rows: Iterable[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+_README = """\
+Your data at the city information bank / 市情報銀行に預けたあなたのデータ
+
+account.json       your account (id, dates, language)
+links.json         your linked transit cards and insurer memberships (masked)
+steps.json / .csv  daily steps by source platform (hourly counts as h00..h23 in the CSV)
+transit_taps.json / .csv  IC card taps pushed by transit operators
+checkups.json / .csv      health checkup results (one CSV row per item)
+
+Consents and points will be added here when those services open.
+Dates are local (Asia/Tokyo); times are ISO 8601 with offsets.
+"""
+
+
+async def build_zip(session: AsyncSession, keys: KeyStore, account: Account) -> bytes:
+    resident_id = account.id
+    steps = [row async for row in _all_steps(session, keys, resident_id)]
+    taps = await transit.read_taps(
+        session, keys, resident_id, start=_EVER[0], end=_EVER[1], limit=1_000_000
+    )
+    exams = await checkups.read_checkups(
+        session, keys, resident_id, start=_EVER[0], end=_EVER[1], limit=10_000
+    )
+    links = await Links(session, keys).list(resident_id)
+    to_builtins: Callable[[Any], Any] = msgspec.to_builtins
+    files = {
+        "README.txt": _README,
+        "account.json": _json(
+            {
+                "id": str(account.id),
+                "created_at": account.created_at.isoformat(),
+                "email_verified_at": account.email_verified_at,
+                "language": account.language,
+            }
+        ),
+        "links.json": _json(
+            [
+                {
+                    "id": str(link.id),
+                    "kind": link.kind.value,
+                    "masked": link.masked,
+                    "created_at": link.created_at.isoformat(),
+                }
+                for link in links
+            ]
+        ),
+        "steps.json": _json(
+            [
+                {
+                    "day": row.day.isoformat(),
+                    "platform": row.source,
+                    "revision": row.revision,
+                    **to_builtins(row.payload),
+                }
+                for row in steps
+            ]
+        ),
+        "steps.csv": _csv(
+            [
+                "day",
+                "platform",
+                "steps",
+                "method",
+                "device_id",
+                "revision",
+                *(f"h{hour:02d}" for hour in range(24)),
+            ],
+            (
+                [
+                    row.day.isoformat(),
+                    row.source,
+                    row.payload.steps,
+                    row.payload.method,
+                    row.payload.device_id or "",
+                    row.revision,
+                    *(row.payload.hourly or [""] * 24),
+                ]
+                for row in steps
+            ),
+        ),
+        "transit_taps.json": _json([to_builtins(tap) for _, tap in taps]),
+        "transit_taps.csv": _csv(
+            list(transit.TapPayload.__struct_fields__),
+            ([to_builtins(getattr(tap, f)) for f in tap.__struct_fields__] for _, tap in taps),
+        ),
+        "checkups.json": _json([to_builtins(exam) for _, exam in exams]),
+        "checkups.csv": _csv(
+            [
+                "institution_code",
+                "exam_id",
+                "exam_date",
+                "item",
+                "value",
+                "unit",
+                "jlac10",
+                "loinc",
+            ],
+            (
+                [
+                    exam.institution_code,
+                    exam.exam_id,
+                    exam.exam_date.isoformat(),
+                    item.item,
+                    item.value,
+                    item.unit,
+                    item.jlac10,
+                    item.loinc,
+                ]
+                for _, exam in exams
+                for item in exam.items
+            ),
+        ),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in files.items():
+            archive.writestr(f"city-bank-export/{name}", text)
+    return buffer.getvalue()
+
+
+async def build_export(
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, export_id: uuid.UUID
+) -> None:
+    export = await session.get(Export, (resident_id, export_id), with_for_update=True)
+    account = await session.get(Account, resident_id)
+    if export is None or account is None or export.status != "pending":
+        return  # erased, expired and purged, or already built by an earlier attempt
+    archive = await build_zip(session, keys, account)
+    key = await keys.for_sealing(session, resident_id, 1)
+    export.sealed_zip = seal(key, archive, _aad(resident_id, export_id))
+    export.size_bytes = len(archive)
+    export.status = "ready"
+    export.ready_at = datetime.now(UTC)
+    export.expires_at = export.ready_at + EXPORT_LIFETIME
+    log.info("vault.export_ready", export_id=str(export_id), size_bytes=len(archive))
+
+
+async def open_export(session: AsyncSession, keys: KeyStore, export: Export) -> bytes:
+    assert export.sealed_zip is not None
+    opened = await keys.for_opening(session, export.resident_id)
+    return open_sealed(opened, export.sealed_zip, _aad(export.resident_id, export.id))
+
+
+@vault_tasks.task(name="build_export", queue="exports", pass_context=True, retry=5)
+async def build_export_job(context: JobContext, resident_id: str, export_id: str) -> None:
+    resources = resources_of(context)
+    async with resources.database.sessions() as session, session.begin():
+        await build_export(
+            session, resources.keystore, uuid.UUID(resident_id), uuid.UUID(export_id)
+        )
+
+
+@vault_tasks.periodic(cron="17 * * * *", periodic_id="purge-expired-exports")
+@vault_tasks.task(name="purge_expired_exports", queue="maintenance", pass_context=True)
+async def purge_expired_exports(context: JobContext, timestamp: int) -> None:
+    del timestamp
+    resources = resources_of(context)
+    async with resources.database.sessions() as session, session.begin():
+        await purge_expired(session)
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    """Delete exports past their expiry, downloaded or not; how many went."""
+    result = await session.execute(delete(Export).where(Export.expires_at < datetime.now(UTC)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def find_export(
+    session: AsyncSession, resident_id: uuid.UUID, export_id: uuid.UUID
+) -> Export | None:
+    return await session.scalar(
+        select(Export).where(
+            Export.resident_id == resident_id,
+            Export.id == export_id,
+            Export.expires_at > datetime.now(UTC),
+        )
+    )

@@ -1,0 +1,193 @@
+"""Residents' transit cards and insurer memberships, found by blind index only.
+
+A data source knows a card number or an insurer member number, never our resident id. The
+resident links the number in the app; we keep an HMAC of it (the blind index, under the
+KeyProvider's own key) to route incoming taps and checkups, and a sealed masked form to show the
+resident. The number itself is stored nowhere. A number can belong to one resident at a time:
+linking a number someone else has linked is refused without saying whose it is.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import msgspec
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.errors import DomainError, ProblemType
+from bank.vault.keystore import KeyErased, KeyStore
+from bank.vault.models import Link
+from bank.vault.sealing import open_sealed, record_aad, seal
+
+
+class LinkKind(StrEnum):
+    TRANSIT_CARD = "transit_card"
+    INSURER_MEMBER = "insurer_member"
+
+
+class InvalidLink(DomainError):
+    problem = ProblemType(
+        code="invalid-link",
+        status=422,
+        title="The number cannot be linked",
+        description="The card or member number is malformed; the detail says what is expected.",
+    )
+
+
+class LinkTaken(DomainError):
+    problem = ProblemType(
+        code="link-taken",
+        status=409,
+        title="Already linked",
+        description=(
+            "This card or membership is already linked to an account. If it is yours, unlink it "
+            "there first, or contact the bank's desk."
+        ),
+    )
+
+
+class LinkNotFound(DomainError):
+    problem = ProblemType(
+        code="link-not-found",
+        status=404,
+        title="No such link",
+        description="You have no linked card or membership with this id.",
+    )
+
+
+_CARD = re.compile(r"^[0-9]{16,17}$")
+_INSURER = re.compile(r"^(?:[0-9]{6}|[0-9]{8})$")
+_MEMBER = re.compile(r"^[0-9A-Za-z-]{1,32}$")
+_SEPARATORS = re.compile(r"[\s\u3000・-]+")
+
+
+def normalise_card_number(number: str) -> str:
+    """Digits only: people type card numbers with spaces or hyphens."""
+    digits = _SEPARATORS.sub("", number)
+    if not _CARD.match(digits):
+        raise InvalidLink("A transit IC card number has 16 or 17 digits.")
+    return digits
+
+
+def member_key(insurer_number: str, member_number: str) -> str:
+    """What the member blind index is computed over: the insurer and the member within it."""
+    insurer = insurer_number.strip()
+    member = _SEPARATORS.sub("", member_number)
+    if not _INSURER.match(insurer):
+        raise InvalidLink("An insurer number (保険者番号) has 6 or 8 digits.")
+    if not _MEMBER.match(member):
+        raise InvalidLink("A member number has 1 to 32 letters, digits or hyphens.")
+    return f"{insurer}|{member}"
+
+
+class _Shown(msgspec.Struct, frozen=True):
+    label: str  # masked: the last digits only
+
+
+@dataclass(frozen=True)
+class LinkView:
+    id: uuid.UUID
+    kind: LinkKind
+    masked: str
+    created_at: datetime
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(_Shown)
+
+
+def _aad(resident_id: uuid.UUID, link_id: uuid.UUID) -> bytes:
+    return record_aad(resident_id, "link", str(link_id), 1)
+
+
+def _masked(kind: LinkKind, key: str) -> str:
+    if kind is LinkKind.TRANSIT_CARD:
+        return f"**** {key[-4:]}"
+    insurer, member = key.split("|", 1)
+    return f"{insurer} / ***{member[-2:]}"
+
+
+class Links:
+    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+        self._session = session
+        self._keys = keys
+
+    def blind_index(self, kind: LinkKind, key: str) -> bytes:
+        return self._keys.blind_index(kind.value, key)
+
+    async def add(self, resident_id: uuid.UUID, kind: LinkKind, key: str) -> LinkView:
+        """Link a normalised number (normalise_card_number / member_key) to the resident."""
+        link_id = uuid.uuid4()
+        sealing = await self._keys.for_sealing(self._session, resident_id, 1)
+        shown = _Shown(label=_masked(kind, key))
+        row = (
+            await self._session.execute(
+                insert(Link)
+                .values(
+                    resident_id=resident_id,
+                    id=link_id,
+                    kind=kind.value,
+                    blind_index=self.blind_index(kind, key),
+                    sealed=seal(sealing, _ENCODER.encode(shown), _aad(resident_id, link_id)),
+                )
+                .on_conflict_do_nothing(index_elements=["kind", "blind_index"])
+                .returning(Link.created_at)
+            )
+        ).one_or_none()
+        if row is None:
+            owner = await self._session.scalar(
+                select(Link.resident_id).where(
+                    Link.kind == kind.value, Link.blind_index == self.blind_index(kind, key)
+                )
+            )
+            if owner == resident_id:
+                raise LinkTaken("You have already linked this number.")
+            raise LinkTaken("This number is linked to another account.")
+        return LinkView(link_id, kind, shown.label, row.created_at)
+
+    async def list(self, resident_id: uuid.UUID, kind: LinkKind | None = None) -> list[LinkView]:
+        query = select(Link).where(Link.resident_id == resident_id).order_by(Link.created_at)
+        if kind is not None:
+            query = query.where(Link.kind == kind.value)
+        rows = list(await self._session.scalars(query))
+        if not rows:
+            return []
+        try:
+            opened = await self._keys.for_opening(self._session, resident_id)
+        except KeyErased:
+            return []
+        return [
+            LinkView(
+                row.id,
+                LinkKind(row.kind),
+                _DECODER.decode(open_sealed(opened, row.sealed, _aad(resident_id, row.id))).label,
+                row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def remove(self, resident_id: uuid.UUID, link_id: uuid.UUID) -> None:
+        result = await self._session.execute(
+            delete(Link).where(Link.resident_id == resident_id, Link.id == link_id)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise LinkNotFound("No such link.")
+
+    async def residents_of(self, kind: LinkKind, keys: Iterable[str]) -> dict[str, uuid.UUID]:
+        """The resident linked to each number, for the numbers that are linked at all."""
+        indexes = {self.blind_index(kind, key): key for key in set(keys)}
+        if not indexes:
+            return {}
+        rows = await self._session.execute(
+            select(Link.blind_index, Link.resident_id).where(
+                Link.kind == kind.value, Link.blind_index.in_(list(indexes))
+            )
+        )
+        return {indexes[row.blind_index]: row.resident_id for row in rows}

@@ -1,0 +1,62 @@
+"""Query parameters shared by the vault's read routes: date ranges, months, opaque cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from bank.errors import DomainError, ProblemType
+
+MAX_RANGE = timedelta(days=3 * 366)
+
+
+class InvalidQuery(DomainError):
+    problem = ProblemType(
+        code="invalid-query",
+        status=400,
+        title="Invalid query",
+        description="A query parameter is malformed or out of range; the detail says which.",
+    )
+
+
+def check_range(start: date, end: date) -> None:
+    if end < start:
+        raise InvalidQuery("`to` must not be before `from`.")
+    if end - start > MAX_RANGE:
+        raise InvalidQuery("Ask for at most three years at a time.")
+
+
+def encode_cursor(day: date, key: str) -> str:
+    """Opaque to clients; carries only the day and the record's natural key (the caller's own)."""
+    return base64.urlsafe_b64encode(f"{day.isoformat()}|{key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, accept: Callable[[str], bool] = str.isprintable) -> tuple[date, str]:
+    """`accept` says which record keys a cursor of this route can carry."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        day, key = raw.split("|", 1)
+        # A forged cursor could carry a NUL byte, which PostgreSQL text refuses (a 500).
+        if not key.isprintable() or len(key) > 200 or not accept(key):
+            raise ValueError("not a key this API returns")
+        return date.fromisoformat(day), key
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidQuery("cursor is not one this API returned.") from None
+
+
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+
+
+def month_range(month: str) -> tuple[date, date]:
+    try:
+        if not _MONTH.fullmatch(month):
+            raise ValueError("not YYYY-MM")
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise InvalidQuery("month must look like 2026-11.") from None
+    # monthrange, not "the first of the next month minus a day": 9999-12 has no next month.
+    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])

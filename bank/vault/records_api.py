@@ -1,0 +1,327 @@
+"""The resident's own links (cards, memberships), transit taps and rides over HTTP.
+
+As in the steps routes, every query takes the resident from the token's subject: no route has a
+parameter that could name another resident.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, delete, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from bank import reference
+from bank.auth.guards import CurrentPrincipal, requires, security
+from bank.auth.principals import PrincipalType
+from bank.errors import DomainError, ProblemType
+from bank.http.problems import problem_responses
+from bank.http.transaction import DbSession
+from bank.vault import checkups, transit
+from bank.vault.links import InvalidLink, LinkKind, Links, member_key, normalise_card_number
+from bank.vault.paging import check_range, decode_cursor, encode_cursor, month_range
+from bank.vault.rules.checkups import judge
+
+
+class LinkBody(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["transit_card", "insurer_member"]
+    card_number: str | None = None
+    insurer_number: str | None = None
+    member_number: str | None = None
+
+
+class LinkView(msgspec.Struct):
+    id: uuid.UUID
+    kind: str
+    masked: str
+    created_at: datetime
+
+
+def _link_key(body: LinkBody) -> tuple[LinkKind, str]:
+    if body.kind == "transit_card":
+        if body.card_number is None or body.insurer_number or body.member_number:
+            raise InvalidLink("A transit_card link takes card_number only.")
+        return LinkKind.TRANSIT_CARD, normalise_card_number(body.card_number)
+    if body.insurer_number is None or body.member_number is None or body.card_number:
+        raise InvalidLink("An insurer_member link takes insurer_number and member_number.")
+    return LinkKind.INSURER_MEMBER, member_key(body.insurer_number, body.member_number)
+
+
+class LinksController(Controller):
+    path = "/v1/me/links"
+    tags = ("records",)
+    guards = [requires(PrincipalType.RESIDENT, "account")]  # noqa: RUF012 - Litestar's API
+    security = security("account")
+
+    @post(
+        "/",
+        operation_id="LinkCardOrMembership",
+        summary="Link a transit IC card or an insurer membership so its records reach you",
+        responses=problem_responses(401, 403, 409),
+    )
+    async def add(
+        self,
+        data: JSONBody[LinkBody],
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+    ) -> LinkView:
+        kind, key = _link_key(data)
+        link = await Links(db_session, state.keystore).add(uuid.UUID(principal.subject), kind, key)
+        return LinkView(id=link.id, kind=link.kind.value, masked=link.masked,
+                        created_at=link.created_at)  # fmt: skip
+
+    @get(
+        "/",
+        operation_id="ListLinks",
+        summary="Your linked cards and memberships (masked)",
+        responses=problem_responses(401, 403),
+    )
+    async def list_links(
+        self, principal: CurrentPrincipal, state: State, db_session: DbSession
+    ) -> list[LinkView]:
+        links = await Links(db_session, state.keystore).list(uuid.UUID(principal.subject))
+        return [
+            LinkView(id=link.id, kind=link.kind.value, masked=link.masked,
+                     created_at=link.created_at)
+            for link in links
+        ]  # fmt: skip
+
+    @delete(
+        "/{link_id:uuid}",
+        operation_id="Unlink",
+        summary="Unlink: later records for this number are refused (stored ones stay yours)",
+        responses=problem_responses(401, 403, 404),
+    )
+    async def remove(
+        self,
+        link_id: FromPath[uuid.UUID],
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+    ) -> None:
+        await Links(db_session, state.keystore).remove(uuid.UUID(principal.subject), link_id)
+
+
+class TapView(msgspec.Struct):
+    operator: str
+    tap_id: str
+    card_last4: str
+    tap_type: str
+    tapped_at: datetime
+    station: str
+    line: str
+    fare_yen: int | None
+    fare_product: str
+
+
+class TapPage(msgspec.Struct):
+    items: list[TapView]
+    next_cursor: str | None
+
+
+class RideView(msgspec.Struct):
+    operator: str
+    entered_at: datetime | None
+    exited_at: datetime | None
+    from_station: str | None
+    to_station: str | None
+    fare_yen: int | None
+    fare_product: str | None
+    complete: bool
+
+
+class RideMonth(msgspec.Struct):
+    month: str
+    rides: int
+    complete_rides: int
+    fares_yen: int
+    items: list[RideView]
+
+
+class TransitController(Controller):
+    path = "/v1/me/transit"
+    tags = ("records",)
+    guards = [requires(PrincipalType.RESIDENT, "records:read")]  # noqa: RUF012
+    security = security("records:read")
+
+    @get(
+        "/taps",
+        operation_id="ListTaps",
+        summary="Your IC card taps in a date range, oldest day first, paged",
+        responses=problem_responses(401, 403),
+    )
+    async def taps(
+        self,
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+        start: Annotated[date, QueryParameter(name="from")],
+        end: Annotated[date, QueryParameter(name="to")],
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
+        cursor: Annotated[str | None, QueryParameter()] = None,
+    ) -> TapPage:
+        check_range(start, end)
+        rows = await transit.read_taps(
+            db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end,
+            after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
+        )  # fmt: skip
+        page, more = rows[:limit], len(rows) > limit
+        return TapPage(
+            items=[TapView(**msgspec.structs.asdict(tap)) for _, tap in page],
+            next_cursor=encode_cursor(page[-1][0].day, page[-1][0].natural_key) if more else None,
+        )
+
+    @get(
+        "/rides",
+        operation_id="MonthOfRides",
+        summary="A month of rides: entry and exit taps paired, with fares",
+        responses=problem_responses(401, 403),
+    )
+    async def rides(
+        self,
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+        month: Annotated[str, QueryParameter(description="YYYY-MM")],
+    ) -> RideMonth:
+        start, end = month_range(month)
+        rides = await transit.rides_between(
+            db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end
+        )
+        return RideMonth(
+            month=month,
+            rides=len(rides),
+            complete_rides=sum(ride.complete for ride in rides),
+            fares_yen=sum(ride.fare_yen or 0 for ride in rides),
+            items=[
+                RideView(
+                    operator=ride.operator, entered_at=ride.entered_at, exited_at=ride.exited_at,
+                    from_station=ride.from_station, to_station=ride.to_station,
+                    fare_yen=ride.fare_yen, fare_product=ride.fare_product,
+                    complete=ride.complete,
+                )
+                for ride in rides
+            ],
+        )  # fmt: skip
+
+
+class CheckupItemView(msgspec.Struct):
+    item: str
+    value: float | str
+    unit: str
+    jlac10: str
+    loinc: str
+
+
+class CheckupView(msgspec.Struct):
+    institution_code: str
+    exam_id: str
+    exam_date: date
+    sex: str
+    fasting: bool | None
+    items: list[CheckupItemView]
+
+
+class CheckupPage(msgspec.Struct):
+    items: list[CheckupView]
+    next_cursor: str | None
+
+
+class JudgedItem(msgspec.Struct):
+    item: str
+    name_ja: str
+    name_en: str
+    value: float | str
+    unit: str
+    judgement: str  # normal | guidance (保健指導判定値) | referral (受診勧奨判定値) | not_judged
+
+
+class LatestCheckup(msgspec.Struct):
+    exam_date: date
+    institution_code: str
+    items: list[JudgedItem]
+
+
+def _checkup_view(exam: checkups.CheckupPayload) -> CheckupView:
+    return CheckupView(
+        institution_code=exam.institution_code, exam_id=exam.exam_id, exam_date=exam.exam_date,
+        sex=exam.sex, fasting=exam.fasting,
+        items=[CheckupItemView(**msgspec.structs.asdict(item)) for item in exam.items],
+    )  # fmt: skip
+
+
+class CheckupsController(Controller):
+    path = "/v1/me/checkups"
+    tags = ("records",)
+    guards = [requires(PrincipalType.RESIDENT, "records:read")]  # noqa: RUF012
+    security = security("records:read")
+
+    @get(
+        "/",
+        operation_id="ListCheckups",
+        summary="Your health checkups in a date range, oldest first, paged",
+        responses=problem_responses(401, 403),
+    )
+    async def list_checkups(
+        self,
+        principal: CurrentPrincipal,
+        state: State,
+        db_session: DbSession,
+        start: Annotated[date, QueryParameter(name="from")],
+        end: Annotated[date, QueryParameter(name="to")],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, QueryParameter()] = None,
+    ) -> CheckupPage:
+        check_range(start, end)
+        rows = await checkups.read_checkups(
+            db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end,
+            after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
+        )  # fmt: skip
+        page, more = rows[:limit], len(rows) > limit
+        return CheckupPage(
+            items=[_checkup_view(exam) for _, exam in page],
+            next_cursor=encode_cursor(page[-1][0].day, page[-1][0].natural_key) if more else None,
+        )
+
+    @get(
+        "/latest",
+        operation_id="LatestCheckup",
+        summary="Your latest checkup, each value judged against the standard guidance and "
+        "referral values",
+        responses=problem_responses(401, 403, 404),
+    )
+    async def latest(
+        self, principal: CurrentPrincipal, state: State, db_session: DbSession
+    ) -> LatestCheckup:
+        exam = await checkups.latest_checkup(
+            db_session, state.keystore, uuid.UUID(principal.subject)
+        )
+        if exam is None:
+            raise NoCheckup("You have no checkup results yet.")
+        names = {item.item: item for item in reference.checkup_items()}
+        return LatestCheckup(
+            exam_date=exam.exam_date,
+            institution_code=exam.institution_code,
+            items=[
+                JudgedItem(
+                    item=item.item, name_ja=names[item.item].name_ja,
+                    name_en=names[item.item].name_en, value=item.value, unit=item.unit,
+                    judgement=str(judge(item.item, item.value, sex=exam.sex, fasting=exam.fasting)),
+                )
+                for item in exam.items
+            ],
+        )  # fmt: skip
+
+
+class NoCheckup(DomainError):
+    problem = ProblemType(
+        code="no-checkup",
+        status=404,
+        title="No checkup yet",
+        description="No clinic or insurer has sent a checkup result for a membership you linked.",
+    )

@@ -1,0 +1,100 @@
+"""A fresh SoftHSM2 token per test, for the PKCS#11 provider: its own token directory and config.
+
+SoftHSM reads SOFTHSM2_CONF and scans its token directory in C_Initialize, so the fixture
+re-initialises the (process-wide) module after creating the tokens. Skipped only where SoftHSM2
+is not installed and the run is not CI: on CI a missing SoftHSM2 fails (`.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pkcs11
+import pytest
+from pydantic import SecretStr
+
+from bank.crypto.pkcs11_provider import Pkcs11KeyProvider
+
+MODULE_LOCATIONS = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",
+    "/usr/lib/pkcs11/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
+)
+
+
+def softhsm_module() -> Path | None:
+    return next((Path(path) for path in MODULE_LOCATIONS if Path(path).is_file()), None)
+
+
+@dataclass
+class SoftHsm:
+    module: Path
+    conf: Path
+    labels: tuple[str, ...]  # initialised tokens; the first is the bank's
+    pin: SecretStr
+    opened: list[Pkcs11KeyProvider] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    def provider(self, label: str | None = None, pin: str | None = None) -> Pkcs11KeyProvider:
+        provider = Pkcs11KeyProvider(
+            self.module, label or self.label, SecretStr(pin) if pin else self.pin
+        )
+        self.opened.append(provider)
+        return provider
+
+    @contextlib.contextmanager
+    def session(self, provider: Pkcs11KeyProvider) -> Iterator[pkcs11.Session]:
+        """A session of the test's own on the bank's token, sharing `provider`'s login (so
+        closing it logs nobody out): for reading attributes and planting keys of known value."""
+        provider.kek_versions()  # logs the provider in
+        token = pkcs11.lib(str(self.module)).get_token(token_label=self.label)
+        session = token.open(rw=True)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+@pytest.fixture
+def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm]:
+    util, module = shutil.which("softhsm2-util"), softhsm_module()
+    if util is None or module is None:
+        if os.environ.get("CI"):
+            pytest.fail("SoftHSM2 is not installed on CI (.ci/run installs the softhsm2 package)")
+        pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2)")
+    tokens = tmp_path / "softhsm-tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    pin = secrets.token_hex(8)
+    labels = (f"bank-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}")
+    for label in labels:
+        subprocess.run(
+            [util, "--init-token", "--free", "--label", label, "--pin", pin,
+             "--so-pin", secrets.token_hex(8)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    pkcs11.lib(str(module)).reinitialize()
+    hsm = SoftHsm(module=module, conf=conf, labels=labels, pin=SecretStr(pin))
+    yield hsm
+    for provider in hsm.opened:
+        provider.close()

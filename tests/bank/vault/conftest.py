@@ -1,0 +1,325 @@
+"""Residents and data sources for the vault's API tests, on the rolled-back `app` and on the
+`committing_app` alike.
+
+`residents.new()` makes an account with a live session (a TokenFamily, so the guard admits its
+tokens) and `resident.headers("records:read", ...)` mints access tokens for it with the app's own
+signing key. `sources.new(...)` registers a data-source client (and `partners.new(...)` a partner)
+through the ClientRegistry and mints its client-credentials tokens. The committing variants
+delete what they created when the test ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import Protocol, TypeVar
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bank.auth.clients import ClientRegistry, Registration
+from bank.auth.keys import ActiveKey, SigningKeys
+from bank.auth.models import ClientKind, ClientStatus, OAuthClient, TokenFamily
+from bank.auth.passwords import hash_password
+from bank.auth.principals import PrincipalType
+from bank.auth.tokens import mint_access_token
+from bank.identity.models import Account
+from bank.identity.protect import AccountSecrets, new_token
+from bank.vault.keystore import DataKey
+from bank.vault.models import ErasureReceipt
+from tests.bank.auth.factories import CORPORATE_NUMBER, PMARK, new_key
+from tests.bank.identity.flows import PASSWORD, committed, new_email
+
+T = TypeVar("T")
+
+
+class Writer(Protocol):
+    """Runs `work` in a transaction the app's requests can see, and returns its result."""
+
+    async def __call__(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T: ...
+
+
+RESIDENT_SCOPES = ("records:read", "records:write", "account")
+
+
+@cache
+def _password_hash() -> str:
+    # argon2id costs ~0.1 s a hash: every fixture resident shares one password and its hash.
+    return hash_password(PASSWORD)
+
+
+@dataclass(frozen=True)
+class Minter:
+    """Signs access tokens the way the authorization server does, with the app's active key."""
+
+    key: ActiveKey
+    issuer: str
+
+    def headers(
+        self,
+        principal_type: PrincipalType,
+        *,
+        subject: str,
+        client_id: str,
+        scopes: tuple[str, ...],
+        session_id: str | None = None,
+        ttl_s: int = 600,
+    ) -> dict[str, str]:
+        token, _ = mint_access_token(
+            self.key,
+            issuer=self.issuer,
+            principal_type=principal_type,
+            subject=subject,
+            client_id=client_id,
+            scopes=list(scopes),
+            now=int(time.time()),
+            ttl_s=ttl_s,
+            session_id=session_id,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass(frozen=True)
+class Resident:
+    id: uuid.UUID
+    email: str
+    password: str
+    session_id: str  # the TokenFamily its tokens name as `sid`
+    app_client_id: str
+    minter: Minter = field(repr=False)
+
+    def headers(self, *scopes: str) -> dict[str, str]:
+        """A resident access token with exactly `scopes` (all three when none are named)."""
+        return self.minter.headers(
+            PrincipalType.RESIDENT,
+            subject=str(self.id),
+            client_id=self.app_client_id,
+            scopes=scopes or RESIDENT_SCOPES,
+            session_id=self.session_id,
+        )
+
+
+@dataclass(frozen=True)
+class ClientPrincipal:
+    """A registered data source or partner, and tokens it would get from client_credentials."""
+
+    client_id: str
+    principal_type: PrincipalType
+    minter: Minter = field(repr=False)
+
+    def headers(self, *scopes: str) -> dict[str, str]:
+        return self.minter.headers(
+            self.principal_type, subject=self.client_id, client_id=self.client_id, scopes=scopes
+        )
+
+
+class _Registrar:
+    """What the helpers share: a writer, a token minter, and a record of what was created."""
+
+    def __init__(self, writer: Writer, minter: Minter) -> None:
+        self.write = writer
+        self.minter = minter
+        self.created_accounts: list[uuid.UUID] = []
+        self.created_clients: list[str] = []
+
+    async def register(self, registration: Registration) -> str:
+        async def work(session: AsyncSession) -> str:
+            registry = ClientRegistry(session)
+            client = await registry.register(registration)
+            await registry.set_status(client.client_id, ClientStatus.ACTIVE)
+            return client.client_id
+
+        client_id: str = await self.write(work)
+        self.created_clients.append(client_id)
+        return client_id
+
+
+class Residents:
+    """`await residents.new()`: a verified resident signed in to the residents' app."""
+
+    def __init__(self, registrar: _Registrar, secrets_: AccountSecrets) -> None:
+        self._registrar = registrar
+        self._secrets = secrets_
+        self._app_client_id: str | None = None
+
+    async def app_client_id(self) -> str:
+        if self._app_client_id is None:
+            self._app_client_id = await self._registrar.register(
+                Registration(
+                    kind=ClientKind.RESIDENT_APP,
+                    name="Sapporo Health app",
+                    scopes=RESIDENT_SCOPES,
+                    redirect_uris=("jp.sapporo.bank.app:/oauth/callback",),
+                )
+            )
+        return self._app_client_id
+
+    async def new(self) -> Resident:
+        client_id = await self.app_client_id()
+        account_id, email, family_id = uuid.uuid4(), new_email(), new_token(16)
+        now = datetime.now(UTC)
+
+        async def work(session: AsyncSession) -> None:
+            session.add(
+                Account(
+                    id=account_id,
+                    kind="resident",
+                    email_index=self._secrets.email_index(email),
+                    email_sealed=self._secrets.seal_email(account_id, email),
+                    password_hash=_password_hash(),
+                    email_verified_at=now,
+                    status="active",
+                )
+            )
+            await session.flush()
+            session.add(
+                TokenFamily(
+                    id=family_id,
+                    account_id=account_id,
+                    client_id=client_id,
+                    expires_at=now + timedelta(days=1),
+                )
+            )
+            await session.flush()
+
+        await self._registrar.write(work)
+        self._registrar.created_accounts.append(account_id)
+        return Resident(
+            id=account_id,
+            email=email,
+            password=PASSWORD,
+            session_id=family_id,
+            app_client_id=client_id,
+            minter=self._registrar.minter,
+        )
+
+
+class Clients:
+    """Data sources (`sources.new("ingest:transit", feeds=("sapporo-subway",))`) and partners."""
+
+    def __init__(self, registrar: _Registrar, principal_type: PrincipalType) -> None:
+        self._registrar = registrar
+        self._type = principal_type
+
+    async def new(self, *scopes: str, feeds: tuple[str, ...] = ()) -> ClientPrincipal:
+        kind = ClientKind.SOURCE if self._type is PrincipalType.SOURCE else ClientKind.PARTNER
+        default = ("ingest:transit", "ingest:checkups") if kind is ClientKind.SOURCE else ()
+        client_id = await self._registrar.register(
+            Registration(
+                kind=kind,
+                name="Sapporo Transit Bureau" if kind is ClientKind.SOURCE else "Wellness KK",
+                scopes=scopes or default or ("partner:data",),
+                corporate_number=CORPORATE_NUMBER,
+                contact_email="data-desk@example.jp",
+                certifications=(PMARK,),
+                jwks={"keys": [dict(new_key().as_dict(private=False))]},
+                feeds=feeds,
+            )
+        )
+        return ClientPrincipal(client_id, self._type, self._registrar.minter)
+
+
+async def _minter(app: Litestar, writer: Writer) -> Minter:
+    keys: SigningKeys = app.state.signing_keys  # set by the lifespan the client started
+
+    async def active(session: AsyncSession) -> ActiveKey:
+        return await keys.active(session)
+
+    return Minter(key=await writer(active), issuer=app.state.settings.public_url)
+
+
+# --- on the rolled-back app ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def _registrar(
+    app: Litestar, client: httpx.AsyncClient, db_session: AsyncSession
+) -> _Registrar:
+    async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        result = await work(db_session)
+        await db_session.commit()  # releases the savepoint: the app's requests see it
+        return result
+
+    return _Registrar(write, await _minter(app, write))
+
+
+@pytest.fixture
+def residents(_registrar: _Registrar, app: Litestar) -> Residents:
+    return Residents(_registrar, app.state.account_secrets)
+
+
+@pytest.fixture
+def sources(_registrar: _Registrar) -> Clients:
+    return Clients(_registrar, PrincipalType.SOURCE)
+
+
+@pytest.fixture
+def partners(_registrar: _Registrar) -> Clients:
+    return Clients(_registrar, PrincipalType.PARTNER)
+
+
+# --- on the committing app (real commits; everything created is deleted afterwards) ----------
+
+
+@pytest.fixture
+async def _committing_registrar(
+    committing_app: Litestar, committing_client: httpx.AsyncClient, engine: AsyncEngine
+) -> AsyncIterator[_Registrar]:
+    async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        return await committed(engine, work)
+
+    registrar = _Registrar(write, await _minter(committing_app, write))
+    try:
+        yield registrar
+    finally:
+        await committed(engine, lambda s: _clean_up(s, registrar))
+
+
+async def _clean_up(session: AsyncSession, registrar: _Registrar) -> None:
+    accounts = registrar.created_accounts
+    if accounts:
+        await session.execute(delete(DataKey).where(DataKey.resident_id.in_(accounts)))
+        await session.execute(
+            delete(ErasureReceipt).where(ErasureReceipt.resident_id.in_(accounts))
+        )
+        # Records, revisions, links, exports and token families go with the account (cascade).
+        await session.execute(delete(Account).where(Account.id.in_(accounts)))
+    if registrar.created_clients:
+        await session.execute(
+            delete(OAuthClient).where(OAuthClient.client_id.in_(registrar.created_clients))
+        )
+
+
+@pytest.fixture
+def committing_residents(_committing_registrar: _Registrar, committing_app: Litestar) -> Residents:
+    return Residents(_committing_registrar, committing_app.state.account_secrets)
+
+
+@pytest.fixture
+def committing_sources(_committing_registrar: _Registrar) -> Clients:
+    return Clients(_committing_registrar, PrincipalType.SOURCE)
+
+
+@pytest.fixture
+def committing_partners(_committing_registrar: _Registrar) -> Clients:
+    return Clients(_committing_registrar, PrincipalType.PARTNER)
+
+
+# --- shared helpers -----------------------------------------------------------------------------
+
+
+def unique_marker() -> int:
+    """A step count unlikely to appear by chance in a log line or a ciphertext (5-6 digits)."""
+    return 10_000 + secrets.randbelow(89_000)
+
+
+def days_back(today: date, count: int, *, start: int = 1) -> list[date]:
+    return [today - timedelta(days=start + n) for n in range(count)]

@@ -1,0 +1,164 @@
+"""Data portability: a resident's export is built by a real job worker, sealed at rest, holds
+every record as JSON and CSV with numbers masked, is theirs alone, and is gone after a day."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import procrastinate
+import pytest
+from litestar import Litestar
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bank.app import JOB_APP
+from bank.db import Database, make_session_factory
+from bank.jobs import opened
+from bank.settings import Settings, as_libpq
+from bank.vault.exports import purge_expired
+from bank.vault.models import Export
+from bank.workers import WorkerResources
+from tests.bank.test_problems import assert_problem
+from tests.bank.vault.conftest import Clients, Residents
+from tests.bank.vault.test_sources_api import (
+    CHECKUPS,
+    INSURER,
+    LINKS,
+    SUBWAY,
+    TAPS,
+    card_of,
+    checkup,
+    ride,
+)
+
+EXPORTS = "/v1/me/exports/"
+CARD = card_of(4242)
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, engine: AsyncEngine, committing_app: Litestar
+) -> AsyncIterator[procrastinate.App]:
+    async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+        yield jobs
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM procrastinate_jobs WHERE task_name = 'vault:build_export'")
+        )
+
+
+async def drain(
+    jobs: procrastinate.App, app: Litestar, settings: Settings, engine: AsyncEngine
+) -> None:
+    resources = WorkerResources(
+        settings, Database(sessions=make_session_factory(engine)), app.state.keystore
+    )
+    await jobs.run_worker_async(
+        queues=["exports"], wait=False, install_signal_handlers=False, listen_notify=False,
+        additional_context=resources.as_context(),
+    )  # fmt: skip
+
+
+async def test_an_export_holds_every_record_masked_and_only_its_owner_gets_it(
+    committing_client: httpx.AsyncClient,
+    committing_app: Litestar,
+    committing_residents: Residents,
+    committing_sources: Clients,
+    worker: procrastinate.App,
+    settings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    client = committing_client
+    alice, bob = await committing_residents.new(), await committing_residents.new()
+    subway = await committing_sources.new("ingest:transit", feeds=(SUBWAY,))
+    insurer = await committing_sources.new("ingest:checkups", feeds=(INSURER,))
+    today = datetime.now(ZoneInfo(settings.local_timezone)).date()
+    yesterday = today - timedelta(days=1)
+    headers = alice.headers()
+    days = [{"day": (today - timedelta(days=n)).isoformat(), "steps": 5000 + n,
+             "platform": "healthkit", "device_id": "alice-phone"} for n in range(1, 4)]  # fmt: skip
+    assert (await client.post("/v1/me/steps/", json={"days": days}, headers=headers)).is_success
+    for body in (
+        {"kind": "transit_card", "card_number": CARD},
+        {"kind": "insurer_member", "insurer_number": INSURER, "member_number": "K-77"},
+    ):
+        assert (await client.post(LINKS, json=body, headers=headers)).status_code == 201
+    taps = await client.post(
+        TAPS, json={"taps": ride(CARD, yesterday, 1)}, headers=subway.headers("ingest:transit")
+    )
+    assert taps.json()["stored"] == 2
+    exams = await client.post(
+        CHECKUPS, json={"checkups": [checkup("K-77", "E-9", yesterday)]},
+        headers=insurer.headers("ingest:checkups"),
+    )  # fmt: skip
+    assert exams.json()["stored"] == 1
+
+    requested = await client.post(EXPORTS, headers=headers)
+    assert requested.status_code == 202
+    export = requested.json()
+    assert (export["status"], export["download"]) == ("pending", None)
+    early = await client.get(f"{EXPORTS}{export['id']}/download", headers=headers)
+    assert_problem(early, 409, "export-not-ready")
+
+    await drain(worker, committing_app, settings, engine)
+    ready = (await client.get(f"{EXPORTS}{export['id']}", headers=headers)).json()
+    assert ready["status"] == "ready"
+    for url in (f"{EXPORTS}{export['id']}", ready["download"]):  # Bob: as if it did not exist
+        assert_problem(await client.get(url, headers=bob.headers()), 404, "export-not-found")
+    download = await client.get(ready["download"], headers=headers)
+    assert download.headers["content-type"] == "application/zip"
+
+    archive = zipfile.ZipFile(io.BytesIO(download.content))
+    names = {name.removeprefix("city-bank-export/") for name in archive.namelist()}
+    assert names == {
+        "README.txt", "account.json", "links.json", "steps.json", "steps.csv",
+        "transit_taps.json", "transit_taps.csv", "checkups.json", "checkups.csv",
+    }  # fmt: skip
+
+    def read(name: str) -> str:
+        return archive.read(f"city-bank-export/{name}").decode()
+
+    steps = list(csv.DictReader(io.StringIO(read("steps.csv"))))
+    assert sorted(int(row["steps"]) for row in steps) == [5001, 5002, 5003]
+    assert json.loads(read("account.json"))["id"] == str(alice.id)
+    assert [link["masked"] for link in json.loads(read("links.json"))] == [
+        f"**** {CARD[-4:]}", f"{INSURER} / ***77",
+    ]  # fmt: skip
+    assert [t["station"] for t in json.loads(read("transit_taps.json"))] == ["N07", "N13"]
+    assert {row["item"] for row in csv.DictReader(io.StringIO(read("checkups.csv")))} >= {
+        "ldl", "sbp", "hba1c",
+    }  # fmt: skip
+    everything = "".join(read(name) for name in names)
+    assert CARD not in everything  # numbers only masked
+    assert "K-77" not in everything
+
+    async with AsyncSession(engine) as session:
+        stored = await session.scalar(select(Export).where(Export.id == export["id"]))
+        assert stored is not None
+        assert stored.sealed_zip is not None
+        assert b"steps.csv" not in stored.sealed_zip  # sealed at rest, not a plain ZIP
+        assert stored.expires_at - stored.ready_at == timedelta(days=1)  # type: ignore[operator]
+
+
+async def test_an_expired_export_is_gone_and_purged(
+    client: httpx.AsyncClient, residents: Residents, db_session: AsyncSession
+) -> None:
+    resident = await residents.new()
+    export = (await client.post(EXPORTS, headers=resident.headers())).json()
+    await db_session.execute(
+        update(Export)
+        .where(Export.id == export["id"])
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    await db_session.commit()
+    response = await client.get(f"{EXPORTS}{export['id']}", headers=resident.headers())
+    assert_problem(response, 404, "export-not-found")
+    assert await purge_expired(db_session) >= 1
+    assert await db_session.get(Export, (resident.id, export["id"])) is None
