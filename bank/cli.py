@@ -130,10 +130,11 @@ def _seed_on_first_start(settings: Settings) -> None:
         finally:
             await db.dispose()
 
-    if not asyncio.run(empty()):
+    residents, days = settings.demo_residents, settings.demo_days
+    if residents == 0 or not asyncio.run(empty()):
         return
-    click.echo("seeding a synthetic city (300 residents, 90 days; not real people)...")
-    summary = run_seed(settings, residents=300, days=90, seed=2026)
+    click.echo(f"seeding a synthetic city ({residents} residents, {days} days; not real people)")
+    summary = run_seed(settings, residents=residents, days=days, seed=2026)
     click.echo(f"seeded {summary.residents} residents; demo sign-ins:")
     for email, password in summary.sign_in:
         click.echo(f"  {email}  {password}")

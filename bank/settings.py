@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         default=None, description="Label of the HSM token holding the bank's keys."
     )
     pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of that token.")
+    demo_residents: int = Field(
+        default=300, ge=0, le=100_000, description="`serve --demo`: synthetic residents seeded "
+        "into an empty database (0: none)."
+    )  # fmt: skip
+    demo_days: int = Field(
+        default=90, ge=1, le=5 * 365, description="`serve --demo`: days of records seeded."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

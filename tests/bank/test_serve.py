@@ -40,12 +40,15 @@ def test_serve_demo_starts_embedded_postgres_and_stops_it(tmp_path: Path) -> Non
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANK_")}
     env["BANK_DATA_DIR"] = str(tmp_path / "data")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bank.cli", "serve", "--demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env["BANK_DEMO_RESIDENTS"], env["BANK_DEMO_DAYS"] = "4", "7"  # a small city, quickly
+    output = tmp_path / "stdout.txt"
+    with output.open("wb") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bank.cli", "serve", "--demo", "--port", str(port)],
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         ready = _wait_ready(f"http://127.0.0.1:{port}/health/ready", process, timeout_s=90)
         assert ready.json() == {"status": "ok", "database": "ok", "migrations": "head"}
@@ -56,5 +59,8 @@ def test_serve_demo_starts_embedded_postgres_and_stops_it(tmp_path: Path) -> Non
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(timeout=60)
     assert exit_code == 0
+    printed = output.read_text()
+    assert "seeded 4 residents; demo sign-ins:" in printed
+    assert printed.count("@demo.city-bank.example") == 4  # the first five would get passwords
     # The embedded server was stopped cleanly: PostgreSQL removes its pid file on shutdown.
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
