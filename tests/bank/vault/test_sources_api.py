@@ -4,6 +4,7 @@ only for the source's own kind and feeds, sealed, idempotent, readable by their 
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -293,3 +294,40 @@ async def test_arbitrary_tap_values_are_refused_or_stored_never_a_server_error(
     assert response.status_code in {200, 422}, response.text
     if response.status_code == 200:
         assert response.json()["results"][0]["outcome"] in {"stored", "refused"}
+
+
+async def test_logs_carry_no_card_or_member_numbers_or_values(
+    client: Client,
+    residents: Residents,
+    subway: ClientPrincipal,
+    insurer: ClientPrincipal,
+    today: date,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    resident = await residents.new()
+    card, unlinked, member = card_of(9_876_543), card_of(9_876_544), "M-3141592"
+    capsys.readouterr()
+    await link_card(client, resident, card)
+    await link_member(client, resident, member)
+    await push_taps(client, subway, [*ride(card, today, 1), *ride(unlinked, today, 2)])
+    await client.post(
+        CHECKUPS,
+        json={"checkups": [checkup(member, "E-LOG", today, ldl=187.3, sbp=1000)]},
+        headers=insurer.headers("ingest:checkups"),
+    )
+    await client.post(
+        CHECKUPS,
+        json={"checkups": [checkup(member, "E-LOG2", today, ldl=187.3)]},
+        headers=insurer.headers("ingest:checkups"),
+    )
+    await client.get("/v1/me/checkups/latest", headers=resident.headers())
+    await client.get(LINKS, headers=resident.headers())
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert "http.request" in {e["event"] for e in events}  # the capture works
+    noise = {"timestamp", "request_id", "duration_ms"}  # random digits: not what we look for
+    logged = "\n".join(
+        json.dumps({k: v for k, v in e.items() if k not in noise}) for e in events
+    ) + "\n".join(str(r.msg) for r in caplog.records)
+    for secret in (card, unlinked, member, "187.3", "1000"):
+        assert secret not in logged
