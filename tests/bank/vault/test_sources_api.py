@@ -3,6 +3,7 @@ only for the source's own kind and feeds, sealed, idempotent, readable by their 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from datetime import date, datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.settings import Settings
 from bank.vault.models import Link, Record
@@ -331,3 +332,48 @@ async def test_logs_carry_no_card_or_member_numbers_or_values(
     ) + "\n".join(str(r.msg) for r in caplog.records)
     for secret in (card, unlinked, member, "187.3", "1000"):
         assert secret not in logged
+
+
+async def test_erasure_removes_the_link_so_the_card_can_be_linked_again(
+    client: Client, residents: Residents, subway: ClientPrincipal, today: date,
+    db_session: AsyncSession,
+) -> None:  # fmt: skip
+    alice, bob = await residents.new(), await residents.new()
+    await link_card(client, alice, card_of(11))
+    await push_taps(client, subway, ride(card_of(11), today - timedelta(days=1), 1))
+    erased = await client.post(
+        "/v1/me/erasure", json={"password": alice.password}, headers=alice.headers()
+    )
+    assert erased.status_code == 200, erased.text
+    assert not (await db_session.scalars(select(Link).where(Link.resident_id == alice.id))).all()
+    assert not (
+        await db_session.scalars(select(Record).where(Record.resident_id == alice.id))
+    ).all()
+    await link_card(client, bob, card_of(11))  # the blind index row went with Alice
+    listed = await client.get(
+        "/v1/me/transit/taps",
+        params={"from": (today - timedelta(days=5)).isoformat(), "to": today.isoformat()},
+        headers=bob.headers("records:read"),
+    )
+    assert listed.json()["items"] == []  # Alice's rides never become Bob's
+
+
+async def test_concurrent_pushes_of_the_same_taps_store_each_once(
+    committing_client: Client,
+    committing_residents: Residents,
+    committing_sources: Clients,
+    engine: AsyncEngine,
+    today: date,
+) -> None:
+    resident = await committing_residents.new()
+    source = await committing_sources.new("ingest:transit", feeds=(SUBWAY,))
+    await link_card(committing_client, resident, card_of(12))
+    taps = ride(card_of(12), today - timedelta(days=1), 1) + ride(card_of(12), today, 2)
+    results = await asyncio.gather(*(push_taps(committing_client, source, taps) for _ in range(6)))
+    assert sum(r["stored"] for r in results) == len(taps)
+    assert sum(r["unchanged"] for r in results) == 5 * len(taps)
+    async with AsyncSession(engine) as session:
+        keys = await session.scalars(
+            select(Record.natural_key).where(Record.resident_id == resident.id)
+        )
+        assert sorted(keys) == sorted(f"{SUBWAY}/{t['tap_id']}" for t in taps)
