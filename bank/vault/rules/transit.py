@@ -27,7 +27,7 @@ CARD_NUMBER = re.compile(r"[0-9]{16,17}")
 STOP_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")  # GTFS stop_id / route_id, e.g. GTFS-JP "2_01"
 TAP_TYPES = frozenset({"entry", "exit"})
 FARE_PRODUCTS = frozenset({"stored_value", "commuter_pass"})
-MAX_FARE_YEN = 10_000  # the longest subway ride is ¥380 and buses stay well under this
+MAX_FARE_YEN = 10_000  # city fares are a few hundred yen; this only catches garbage
 MAX_AHEAD = timedelta(minutes=5)  # gate and reader clocks drift; more is a clock fault
 OLDEST_TAP = timedelta(days=400)  # a year of history plus a month for late exports
 MAX_RIDE = timedelta(hours=3)  # the longest journey inside one operator's network is far shorter
