@@ -24,7 +24,7 @@ from bank.http.transaction import DbSession
 from bank.vault import checkups, transit
 from bank.vault.links import InvalidLink, LinkKind, Links, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, encode_cursor, month_range
-from bank.vault.rules.checkups import judge
+from bank.vault.rules.judgement import judge
 
 
 class LinkBody(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,17 +16,19 @@ from bank.reference import CheckupItem, checkup_items
 from bank.vault.rules import Refusal
 from bank.vault.rules.checkups import (
     MEASURES,
-    URINE_LEVELS,
     CheckupIn,
     CheckupItemIn,
+    accepted_units,
+    normalise,
+    validate_checkup,
+)
+from bank.vault.rules.judgement import (
+    URINE_LEVELS,
     Judgement,
     Level,
-    accepted_units,
     judge,
     judgement_rule,
-    normalise,
     parse_threshold,
-    validate_checkup,
 )
 
 TODAY = date(2025, 6, 15)
