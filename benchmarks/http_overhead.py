@@ -7,7 +7,17 @@ the transaction and media-type middlewares and the problem translator. Prints on
     python benchmarks/http_overhead.py [--quick]
 """
 
+# ruff: noqa: E402 - the sys.path repair below has to run before any other import.
+
 from __future__ import annotations
+
+import os
+import sys
+
+# benchmarks/token.py would shadow the standard library's `token` module (imported by
+# `logging`) from this directory: take it off sys.path and put the repository root first.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.realpath(p) != _HERE)]
 
 import argparse
 import asyncio
@@ -24,6 +34,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from bank.app import create_app
 from bank.db import Database
 from bank.settings import load_settings
+from benchmarks.support import percentile
 
 
 @get("/health/live", sync_to_thread=False)
@@ -44,11 +55,6 @@ async def _measure(app: Litestar, requests: int) -> list[float]:
             if response.status_code != 200:
                 raise SystemExit(f"unexpected status {response.status_code}")
     return timings
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def main(quick: bool) -> dict[str, Any]:
@@ -77,7 +83,7 @@ async def main(quick: bool) -> dict[str, Any]:
         "target": None,
         "requests": requests,
         "p50_ms": round(statistics.median(bank) * 1e3, 3),
-        "p99_ms": round(_percentile(bank, 0.99) * 1e3, 3),
+        "p99_ms": round(percentile(bank, 0.99) * 1e3, 3),
         "baseline_p50_ms": round(statistics.median(bare) * 1e3, 3),
         "added_us_per_request": round((statistics.median(bank) - statistics.median(bare)) * 1e6, 1),
     }

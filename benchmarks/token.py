@@ -14,9 +14,8 @@ one request at a time, as benchmarks/http_overhead.py does:
    unguarded route of the same app sent the same headers: the difference is the guard (JWT
    checks plus the revocation query and its transaction).
 
-Database: BANK_DATABASE_URL if set (the partner client is deleted afterwards); else a fresh
-database on the PostgreSQL server at 127.0.0.1:5432, dropped at the end; else an embedded
-PostgreSQL in a temporary directory. Prints one JSON line, last.
+Database: as benchmarks/support.py's `scratch_database` describes (on a BANK_DATABASE_URL
+database the partner client is deleted afterwards). Prints one JSON line, last.
 
     python benchmarks/token.py [--quick]
 """
@@ -30,33 +29,29 @@ import sys
 
 # This file shares its name with the standard library's `token` module, and a script's own
 # directory comes first on sys.path: without this, `import logging` (logging -> traceback ->
-# linecache -> tokenize -> token) would import this file instead and fail.
+# linecache -> tokenize -> token) would import this file instead and fail. The repository root
+# goes first instead, for `benchmarks.support`.
 _HERE = os.path.dirname(os.path.realpath(__file__))
-sys.path[:] = [entry for entry in sys.path if os.path.realpath(entry) != _HERE]
+sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.realpath(p) != _HERE)]
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from litestar import Litestar, get, post
-from sqlalchemy import delete, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.app import create_app
 from bank.auth.clients import Certification, ClientRegistry, Registration
@@ -65,11 +60,21 @@ from bank.auth.guards import requires
 from bank.auth.models import ClientKind, ClientStatus, OAuthClient, UsedAssertion
 from bank.auth.principals import PrincipalType
 from bank.db import make_session_factory
-from bank.db.embedded import embedded_postgres
-from bank.db.migrate import upgrade
-from bank.settings import Settings, load_settings
+from bank.settings import Settings
+from benchmarks.support import (
+    asgi_client,
+    bench_settings,
+    checked,
+    median_ms,
+    migrated_engine,
+    ms,
+    percentile,
+    rate,
+    reused_database,
+    scratch_database,
+    timed_gets,
+)
 
-SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CORPORATE_NUMBER = "7000012050002"  # 国税庁's own 法人番号: a valid check digit
 PROTECTED_PATH = "/bench/protected"
@@ -94,45 +99,6 @@ def open_route() -> dict[str, str]:
 )
 def protected_route() -> dict[str, str]:
     return {"status": "ok"}
-
-
-async def _server_reachable() -> bool:
-    probe = create_async_engine(SERVER_URL, poolclass=NullPool, connect_args={"timeout": 3})
-    try:
-        async with probe.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except (OSError, SQLAlchemyError):
-        return False
-    finally:
-        await probe.dispose()
-    return True
-
-
-@contextlib.asynccontextmanager
-async def _database(scratch: Path) -> AsyncIterator[tuple[str, str]]:
-    """Yield (database URL, where it came from); a database made here is dropped on exit."""
-    configured = os.environ.get("BANK_DATABASE_URL")
-    if configured:
-        yield configured, "configured"
-        return
-    if not await _server_reachable():
-        with embedded_postgres(scratch / "embedded", "bench_token") as url:
-            yield url, "embedded"
-        return
-    name = f"bench_token_{secrets.token_hex(4)}"
-    # CREATE/DROP DATABASE cannot run inside a transaction block.
-    admin = create_async_engine(SERVER_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(SERVER_URL).set(database=name).render_as_string(False), "server"
-        finally:
-            async with admin.connect() as connection:
-                # FORCE: a connection the app's pool failed to close must not leave it behind.
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 async def _register_partner(engine: AsyncEngine) -> tuple[str, ECKey]:
@@ -189,15 +155,6 @@ def _token_forms(client_id: str, key: ECKey, audience: str, count: int) -> list[
     return forms
 
 
-def _checked(response: httpx.Response) -> httpx.Response:
-    if response.status_code != 200:
-        raise SystemExit(
-            f"{response.request.method} {response.request.url.path}: unexpected status "
-            f"{response.status_code}: {response.text[:500]}"
-        )
-    return response
-
-
 async def _post_forms(
     client: httpx.AsyncClient, forms: list[dict[str, str]]
 ) -> tuple[list[float], httpx.Response]:
@@ -207,30 +164,9 @@ async def _post_forms(
         started = time.perf_counter()
         response = await client.post(TOKEN_PATH, data=form)
         timings.append(time.perf_counter() - started)
-        _checked(response)
+        checked(response)
     assert response is not None, "no forms to post"
     return timings, response
-
-
-async def _get(
-    client: httpx.AsyncClient, path: str, headers: dict[str, str], requests: int
-) -> list[float]:
-    timings: list[float] = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = await client.get(path, headers=headers)
-        timings.append(time.perf_counter() - started)
-        _checked(response)
-    return timings
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1e3, 3)
 
 
 async def _measure(
@@ -242,9 +178,7 @@ async def _measure(
     logging.disable(logging.CRITICAL)  # measure the stack, not the terminal
     bare_app = Litestar(route_handlers=[bare_post], logging_config=None)
 
-    engine = create_async_engine(settings.async_database_url(), poolclass=NullPool)
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
+    engine = await migrated_engine(settings)
     client_id, key = await _register_partner(engine)
     audience = f"{settings.public_url}{TOKEN_PATH}"
     token_warmup = min(50, token_requests)
@@ -253,12 +187,8 @@ async def _measure(
         async with (
             bank_app.lifespan(),
             bare_app.lifespan(),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=cast("Any", bank_app)), base_url="http://bench"
-            ) as bank,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=cast("Any", bare_app)), base_url="http://bench"
-            ) as bare,
+            asgi_client(bank_app) as bank,
+            asgi_client(bare_app) as bare,
         ):
             # Warm-up: the first token request also creates the signing key on a new database.
             _, response = await _post_forms(
@@ -270,20 +200,20 @@ async def _measure(
             bare_timings, _ = await _post_forms(bare, forms)
             token_timings, response = await _post_forms(bank, forms)
 
-            headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+            headers = [{"Authorization": f"Bearer {response.json()['access_token']}"}]
             for path in (OPEN_PATH, PROTECTED_PATH):
-                await _get(bank, path, headers, validation_warmup)
-            open_timings = await _get(bank, OPEN_PATH, headers, validation_requests)
-            protected_timings = await _get(bank, PROTECTED_PATH, headers, validation_requests)
+                await timed_gets(bank, path, headers, validation_warmup)
+            open_timings = await timed_gets(bank, OPEN_PATH, headers, validation_requests)
+            protected_timings = await timed_gets(bank, PROTECTED_PATH, headers, validation_requests)
     finally:
-        if os.environ.get("BANK_DATABASE_URL"):
+        if reused_database():
             await _forget_partner(engine, client_id)
         await engine.dispose()
 
-    token_rps = len(token_timings) / sum(token_timings)
-    bare_rps = len(bare_timings) / sum(bare_timings)
-    protected_rps = len(protected_timings) / sum(protected_timings)
-    open_rps = len(open_timings) / sum(open_timings)
+    token_rps = rate(token_timings)
+    bare_rps = rate(bare_timings)
+    protected_rps = rate(protected_timings)
+    open_rps = rate(open_timings)
     return {
         "name": "token",
         "metric": "tokens_per_second",
@@ -293,17 +223,17 @@ async def _measure(
         "ratio": round(token_rps / bare_rps, 4),
         "target": None,
         "requests": token_requests,
-        "p50_ms": _ms(statistics.median(token_timings)),
-        "p99_ms": _ms(_percentile(token_timings, 0.99)),
-        "baseline_p50_ms": _ms(statistics.median(bare_timings)),
-        "baseline_p99_ms": _ms(_percentile(bare_timings, 0.99)),
+        "p50_ms": median_ms(token_timings),
+        "p99_ms": ms(percentile(token_timings, 0.99)),
+        "baseline_p50_ms": median_ms(bare_timings),
+        "baseline_p99_ms": ms(percentile(bare_timings, 0.99)),
         "validation_requests": validation_requests,
         "validation_rps": round(protected_rps, 1),
         "validation_baseline_rps": round(open_rps, 1),
         "validation_ratio": round(protected_rps / open_rps, 3),
-        "validation_p50_ms": _ms(statistics.median(protected_timings)),
-        "validation_p99_ms": _ms(_percentile(protected_timings, 0.99)),
-        "validation_baseline_p50_ms": _ms(statistics.median(open_timings)),
+        "validation_p50_ms": median_ms(protected_timings),
+        "validation_p99_ms": ms(percentile(protected_timings, 0.99)),
+        "validation_baseline_p50_ms": median_ms(open_timings),
         "validation_added_us_p50": round(
             (statistics.median(protected_timings) - statistics.median(open_timings)) * 1e6, 1
         ),
@@ -314,9 +244,8 @@ async def main(quick: bool) -> dict[str, Any]:
     token_requests = 300 if quick else 3_000
     validation_requests = 2_000 if quick else 20_000
     with tempfile.TemporaryDirectory(prefix="bench-token-") as scratch:
-        async with _database(Path(scratch)) as (url, origin):
-            # data_dir: the signing-key keyring file goes to the temporary directory.
-            settings = load_settings(database_url=url, data_dir=Path(scratch) / "data")
+        async with scratch_database(Path(scratch), "bench_token") as (url, origin):
+            settings = bench_settings(url, origin, Path(scratch))
             figures = await _measure(settings, token_requests, validation_requests)
     figures["database"] = origin
     return figures

@@ -73,21 +73,8 @@ class KeyStore:
     ) -> SealingKey:
         """A key with `count` seals reserved for this resident (a new one on first use or when
         the current one's budget is spent)."""
-        row = (
-            await session.execute(
-                update(DataKey)
-                .where(
-                    DataKey.resident_id == resident_id,
-                    DataKey.retired_at.is_(None),
-                    DataKey.seals + count <= self._max_seals,
-                )
-                .values(seals=DataKey.seals + count)
-                .returning(DataKey.version, DataKey.wrapped_key, DataKey.kek_version)
-            )
-        ).one_or_none()
-        if row is None:
-            return await self._new_key(session, resident_id, count)
-        return SealingKey(row.version, AESGCM(self._unwrap(resident_id, *row)))
+        reserved = await self._reserve(session, resident_id, count)
+        return reserved or await self._new_key(session, resident_id, count)
 
     async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> dict[int, AESGCM]:
         """Every version of the resident's key, unwrapped (KeyErased if there are none)."""
@@ -119,29 +106,27 @@ class KeyStore:
         await session.execute(
             select(func.pg_advisory_xact_lock(func.hashtextextended(str(resident_id), 17)))
         )
-        again = (
+        versions = (
+            await session.execute(
+                select(DataKey.version, DataKey.seals, DataKey.retired_at).where(
+                    DataKey.resident_id == resident_id
+                )
+            )
+        ).all()
+        if any(row.retired_at is None and row.seals + count <= self._max_seals for row in versions):
+            # Another transaction made one while we waited for the lock (reservations do not
+            # take the lock, so its budget may be spent again by now: then make the next one).
+            again = await self._reserve(session, resident_id, count)
+            if again is not None:
+                return again
+        if any(row.retired_at is None for row in versions):
             await session.execute(
                 update(DataKey)
-                .where(
-                    DataKey.resident_id == resident_id,
-                    DataKey.retired_at.is_(None),
-                    DataKey.seals + count <= self._max_seals,
-                )
-                .values(seals=DataKey.seals + count)
-                .returning(DataKey.version, DataKey.wrapped_key, DataKey.kek_version)
+                .where(DataKey.resident_id == resident_id, DataKey.retired_at.is_(None))
+                .values(retired_at=datetime.now(UTC))
+                .execution_options(synchronize_session=False)
             )
-        ).one_or_none()
-        if again is not None:  # another transaction made one while we waited
-            return SealingKey(again.version, AESGCM(self._unwrap(resident_id, *again)))
-        await session.execute(
-            update(DataKey)
-            .where(DataKey.resident_id == resident_id, DataKey.retired_at.is_(None))
-            .values(retired_at=datetime.now(UTC))
-        )
-        latest = await session.scalar(
-            select(func.max(DataKey.version)).where(DataKey.resident_id == resident_id)
-        )
-        version = (latest or 0) + 1
+        version = max((row.version for row in versions), default=0) + 1
         key = secrets.token_bytes(32)
         wrapped = self._provider.wrap(key, aad=data_key_aad(resident_id, version))
         await session.execute(
@@ -154,6 +139,27 @@ class KeyStore:
             )
         )
         return SealingKey(version, AESGCM(key))
+
+    async def _reserve(
+        self, session: AsyncSession, resident_id: uuid.UUID, count: int
+    ) -> SealingKey | None:
+        """Count `count` seals on the resident's sealing key if its budget allows (one UPDATE)."""
+        row = (
+            await session.execute(
+                update(DataKey)
+                .where(
+                    DataKey.resident_id == resident_id,
+                    DataKey.retired_at.is_(None),
+                    DataKey.seals + count <= self._max_seals,
+                )
+                .values(seals=DataKey.seals + count)
+                .returning(DataKey.version, DataKey.wrapped_key, DataKey.kek_version)
+                .execution_options(synchronize_session=False)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return SealingKey(row.version, AESGCM(self._unwrap(resident_id, *row)))
 
     def _unwrap(self, resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int) -> bytes:
         # A KeyProviderError here is an operational fault (a KEK missing), not an erasure.

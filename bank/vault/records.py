@@ -13,13 +13,27 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Literal
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    LargeBinary,
+    Text,
+    any_,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.db.bulk import unnest
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import Record
 from bank.vault.rules import Refusal
@@ -104,7 +118,7 @@ async def _store_for(
             select(Record.natural_key, Record.sealed, Record.revision).where(
                 Record.resident_id == resident_id,
                 Record.kind == kind,
-                Record.natural_key.in_([item.natural_key for item in items]),
+                Record.natural_key == any_(cast([item.natural_key for item in items], ARRAY(Text))),
             )
         )
     }
@@ -132,25 +146,42 @@ async def _store_for(
         return seal(key, item.payload, _aad(resident_id, kind, item.natural_key, schema_version))
 
     if inserts:
+        rows = unnest(
+            "rows",
+            natural_key=(Text(), [item.natural_key for item in inserts]),
+            day=(Date(), [item.day for item in inserts]),
+            sealed=(LargeBinary(), [sealed(item) for item in inserts]),
+        )
         await session.execute(
-            insert(Record),
-            [
-                {"resident_id": resident_id, "kind": kind, "natural_key": item.natural_key,
-                 "day": item.day, "sealed": sealed(item), "revision": 1,
-                 "source_client": source_client}
-                for item in inserts
-            ],
+            insert(Record).from_select(
+                ["resident_id", "kind", "natural_key", "day", "sealed", "revision",
+                 "source_client"],
+                select(
+                    literal(resident_id), literal(kind), rows.c.natural_key, rows.c.day,
+                    rows.c.sealed, literal(1), literal(source_client),
+                ),
+            )
         )  # fmt: skip
     if updates:
-        now = datetime.now(UTC)
+        rows = unnest(
+            "rows",
+            natural_key=(Text(), [item.natural_key for item, _ in updates]),
+            day=(Date(), [item.day for item, _ in updates]),
+            sealed=(LargeBinary(), [sealed(item) for item, _ in updates]),
+            revision=(Integer(), [revision for _, revision in updates]),
+        )
         await session.execute(
-            update(Record),
-            [
-                {"resident_id": resident_id, "kind": kind, "natural_key": item.natural_key,
-                 "day": item.day, "sealed": sealed(item), "revision": revision,
-                 "source_client": source_client, "updated_at": now}
-                for item, revision in updates
-            ],
+            update(Record)
+            .where(
+                Record.resident_id == resident_id,
+                Record.kind == kind,
+                Record.natural_key == rows.c.natural_key,
+            )
+            .values(
+                day=rows.c.day, sealed=rows.c.sealed, revision=rows.c.revision,
+                source_client=source_client, updated_at=func.now(),
+            )
+            .execution_options(synchronize_session=False)
         )  # fmt: skip
     return outcomes
 

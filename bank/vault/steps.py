@@ -11,13 +11,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
 import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    LargeBinary,
+    Text,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.db.bulk import unnest
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import StepDay, StepDayRevision
 from bank.vault.records import ItemResult
@@ -119,12 +131,14 @@ async def _plan(
     valid: dict[tuple[date, str], tuple[int, StepPayload]],
     results: dict[int, ItemResult],
 ) -> _Plan:
+    wanted = unnest(
+        "wanted", day=(Date(), [day for day, _ in valid]), source=(Text(), [s for _, s in valid])
+    )
     existing = (
         await session.execute(
-            select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision).where(
-                StepDay.resident_id == resident_id,
-                tuple_(StepDay.day, StepDay.source).in_(list(valid)),
-            )
+            select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision)
+            .join(wanted, (StepDay.day == wanted.c.day) & (StepDay.source == wanted.c.source))
+            .where(StepDay.resident_id == resident_id)
         )
     ).all()
     opened: dict[int, AESGCM] = await keys.for_opening(session, resident_id) if existing else {}
@@ -166,27 +180,38 @@ async def _write(
         return seal(key, _ENCODER.encode(payload), _aad(resident_id, day, source))
 
     if plan.inserts:
+        rows = unnest(
+            "rows",
+            day=(Date(), [day for day, _ in plan.inserts]),
+            source=(Text(), [source for _, source in plan.inserts]),
+            sealed=(LargeBinary(), [sealed(day, source) for day, source in plan.inserts]),
+        )
         await session.execute(
-            insert(StepDay),
-            [
-                {"resident_id": resident_id, "day": day, "source": source,
-                 "sealed": sealed(day, source), "revision": 1}
-                for day, source in plan.inserts
-            ],
-        )  # fmt: skip
+            insert(StepDay).from_select(
+                ["resident_id", "day", "source", "sealed", "revision"],
+                select(literal(resident_id), rows.c.day, rows.c.source, rows.c.sealed, literal(1)),
+            )
+        )
     if plan.revisions:
         await session.execute(insert(StepDayRevision), plan.revisions)
     if plan.updates:
-        now = datetime.now(UTC)
-        # ORM bulk UPDATE by primary key: one executemany, not one statement per row.
+        rows = unnest(
+            "rows",
+            day=(Date(), [day for day, _, _ in plan.updates]),
+            source=(Text(), [source for _, source, _ in plan.updates]),
+            sealed=(LargeBinary(), [sealed(day, source) for day, source, _ in plan.updates]),
+            revision=(Integer(), [revision for _, _, revision in plan.updates]),
+        )
         await session.execute(
-            update(StepDay),
-            [
-                {"resident_id": resident_id, "day": day, "source": source,
-                 "sealed": sealed(day, source), "revision": revision, "updated_at": now}
-                for day, source, revision in plan.updates
-            ],
-        )  # fmt: skip
+            update(StepDay)
+            .where(
+                StepDay.resident_id == resident_id,
+                StepDay.day == rows.c.day,
+                StepDay.source == rows.c.source,
+            )
+            .values(sealed=rows.c.sealed, revision=rows.c.revision, updated_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def read_step_days(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -289,11 +290,13 @@ async def test_operator_without_the_scope_gets_403(api: httpx.AsyncClient, token
 async def test_invalid_registration_is_422_naming_the_problem(
     api: httpx.AsyncClient, tokens: Tokens, changes: dict[str, Any], detail: str
 ) -> None:
-    response = await api.post(CLIENTS, json=_partner_body(**changes), headers=tokens.operator())
-    body = _problem(response, 422, "invalid-client-registration")
-    assert detail in body["detail"]
+    name = f"Refused KK {secrets.token_hex(4)}"  # unique: committed rows of other tests differ
+    body = _partner_body(**({"name": name} | changes))
+    response = await api.post(CLIENTS, json=body, headers=tokens.operator())
+    problem = _problem(response, 422, "invalid-client-registration")
+    assert detail in problem["detail"]
     listed = await api.get(CLIENTS, headers=tokens.operator())
-    assert "Sapporo Wellness KK" not in [c["name"] for c in listed.json()]
+    assert body["name"] not in [c["name"] for c in listed.json()]
 
 
 @pytest.mark.parametrize(

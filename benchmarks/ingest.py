@@ -1,0 +1,284 @@
+"""End-to-end ingestion of a year of daily steps for many residents, against asyncpg COPY.
+
+Each resident pushes 365 days (with 24 hourly counts) in one `POST /v1/me/steps/` through the
+whole stack, driven in-process through the ASGI interface, one request at a time: bearer token
+validation (signature, client standing, revocation and the live session its `sid` names), JSON
+decoding, validation, the resident lock, the idempotency read, envelope encryption under the
+resident's data key (created on this first push), the insert and the commit, into a real
+PostgreSQL. Two residents warm up first and are not counted. The request bodies are encoded
+outside the timed section.
+
+Baseline, measured in the same run: asyncpg's COPY writing exactly the rows the ingest stored
+(read back, already encrypted) into an empty copy of the table, in one statement: `LIKE
+step_days INCLUDING ALL` plus its foreign key to accounts (LIKE leaves foreign keys out, and
+the ingest pays that check on every row). The COPY is timed three times (the median counts)
+and the copy is then compared with the stored rows (EXCEPT ALL both ways). Ratio = COPY time /
+ingest time (the issue's target is >= 0.25 on a 2-core machine). `ratio_without_fk` is the
+same against a COPY into a table without the foreign key: the bare write.
+
+Memory, "flat in the number of batches":
+- the resident set after each batch: at a quarter and at the end, and its least-squares growth
+  per batch over the last three quarters (peak RSS alone would hide a slow leak under the peak
+  of the first batches);
+- then, untimed, a few more residents' batches under tracemalloc: the Python heap kept per
+  batch after a garbage collection (a leak) and the heap one batch needs while it runs.
+Both are taken before the COPY baseline, which holds every stored row in memory.
+
+Afterwards, also untimed in the ratio, a few residents push the same year again: every item is
+`unchanged` (the idempotency path: read, open and compare, write nothing).
+
+Database: as benchmarks/support.py's `scratch_database` describes. Prints one JSON line, last.
+
+    python benchmarks/ingest.py [--quick]
+"""
+
+# ruff: noqa: E402 - the sys.path repair below has to run before any other import.
+
+from __future__ import annotations
+
+import os
+import sys
+
+# benchmarks/token.py would shadow the standard library's `token` module (imported by
+# `logging`) from this directory: take it off sys.path and put the repository root first.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.realpath(p) != _HERE)]
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import statistics
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bank.app import create_app
+from bank.settings import Settings
+from benchmarks.support import (
+    Resident,
+    add_residents,
+    asgi_client,
+    bench_settings,
+    city_yesterday,
+    current_rss_mb,
+    forget_residents,
+    median_ms,
+    migrated_engine,
+    ms,
+    peak_rss_mb,
+    percentile,
+    push_steps,
+    register_resident_app,
+    resident_tokens,
+    reused_database,
+    scratch_database,
+    slope,
+    steps_body,
+)
+
+DAYS = 365
+WARMUP_RESIDENTS = 2
+COLUMNS = ("resident_id", "day", "source", "sealed", "revision", "updated_at")
+STORED_ROWS = (
+    "SELECT resident_id, day, source, sealed, revision, updated_at FROM step_days "
+    "WHERE resident_id = ANY($1::uuid[])"
+)
+COPY_TABLE = "bench_step_days_copy"
+COPY_REPEATS = 3  # the baseline is short: its median is steadier than one run on a busy machine
+BARE_COPY_TABLE = "bench_step_days_copy_without_fk"
+FOREIGN_KEYS = (
+    "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE conrelid = 'step_days'::regclass AND contype = 'f'"
+)
+# Rows in one set and not in the other, both ways: 0 when the copy is exactly what was stored.
+DIFFERENCES = """
+SELECT (SELECT count(*) FROM (
+            SELECT resident_id, day, source, sealed, revision, updated_at FROM step_days
+            WHERE resident_id = ANY($1::uuid[])
+            EXCEPT ALL
+            SELECT resident_id, day, source, sealed, revision, updated_at FROM bench_step_days_copy
+        ) AS missing)
+     + (SELECT count(*) FROM (
+            SELECT resident_id, day, source, sealed, revision, updated_at FROM bench_step_days_copy
+            EXCEPT ALL
+            SELECT resident_id, day, source, sealed, revision, updated_at FROM step_days
+            WHERE resident_id = ANY($1::uuid[])
+        ) AS extra)
+"""
+
+
+def _body(seed: int, end: date) -> bytes:
+    return steps_body(seed, end, DAYS)
+
+
+async def _push(
+    client: httpx.AsyncClient, token: str, body: bytes, outcome: str = "stored"
+) -> float:
+    return await push_steps(client, token, body, expect=DAYS, outcome=outcome)
+
+
+async def _copy_baseline(
+    engine: AsyncEngine, residents: Sequence[uuid.UUID]
+) -> tuple[float, float, int]:
+    """Seconds to COPY the stored rows into an empty copy of step_days (columns, defaults,
+    primary key and foreign key), the same without the foreign key, and how many rows. Each is
+    the median of COPY_REPEATS runs, the table emptied (TRUNCATE: a new, empty file) between."""
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        ids = list(residents)
+        records = [tuple(row) for row in await raw.fetch(STORED_ROWS, ids)]
+        # LIKE ... INCLUDING ALL copies everything but foreign keys: they are added by hand, so
+        # the COPY pays the same per-row reference check as the ingest's insert.
+        foreign_keys = [row[0] for row in await raw.fetch(FOREIGN_KEYS)]
+        seconds: list[float] = []
+        differences = 0
+        for table, constraints in ((COPY_TABLE, foreign_keys), (BARE_COPY_TABLE, [])):
+            await raw.execute(f"CREATE TABLE {table} (LIKE step_days INCLUDING ALL)")
+            try:
+                for constraint in constraints:
+                    await raw.execute(f"ALTER TABLE {table} ADD {constraint}")
+                runs: list[float] = []
+                for run in range(COPY_REPEATS):
+                    if run:
+                        await raw.execute(f"TRUNCATE {table}")
+                    started = time.perf_counter()
+                    await raw.copy_records_to_table(table, records=records, columns=COLUMNS)
+                    runs.append(time.perf_counter() - started)
+                seconds.append(statistics.median(runs))
+                if table == COPY_TABLE:
+                    differences = await raw.fetchval(DIFFERENCES, ids)
+            finally:
+                await raw.execute(f"DROP TABLE {table}")
+    if differences:
+        raise SystemExit(f"the COPY baseline differs from the stored rows in {differences} rows")
+    return seconds[0], seconds[1], len(records)
+
+
+async def _traced_batches(
+    client: httpx.AsyncClient, tokens: dict[Resident, str], residents: Sequence[Resident], end: date
+) -> tuple[float, float]:
+    """Python heap kept per batch (KiB, after a collection) and needed by one batch (MiB)."""
+    tracemalloc.start()
+    try:
+        kept: list[float] = []
+        transient: list[float] = []
+        for seed, resident in enumerate(residents, start=1_000_000):
+            body = _body(seed, end)
+            gc.collect()
+            before, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            await _push(client, tokens[resident], body)
+            _, peak = tracemalloc.get_traced_memory()
+            del body
+            gc.collect()
+            kept.append(tracemalloc.get_traced_memory()[0] / 1024)
+            transient.append((peak - before) / 2**20)
+    finally:
+        tracemalloc.stop()
+    # The first batches fill caches (statements, compiled SQL): growth is read after them.
+    settled = kept[len(kept) // 3 :]
+    return slope(settled), max(transient)
+
+
+async def _measure(settings: Settings, residents: int, traced: int) -> dict[str, Any]:
+    app = create_app(settings)
+    logging.disable(logging.CRITICAL)  # measure the stack, not the terminal
+    engine = await migrated_engine(settings)
+    client_id = await register_resident_app(engine)
+    everyone = await add_residents(engine, WARMUP_RESIDENTS + residents + traced, client_id)
+    warmup = everyone[:WARMUP_RESIDENTS]
+    timed = everyone[WARMUP_RESIDENTS : WARMUP_RESIDENTS + residents]
+    untimed = everyone[WARMUP_RESIDENTS + residents :]
+    end = city_yesterday(settings)
+    quarter = max(1, residents // 4)
+    timings: list[float] = []
+    rss: list[float] = []
+    try:
+        async with app.lifespan(), asgi_client(app) as client:
+            tokens = await resident_tokens(app, engine, settings, client_id, everyone)
+            for seed, resident in enumerate(warmup):
+                await _push(client, tokens[resident], _body(seed, end))
+            rss_after_warmup = current_rss_mb()
+            for seed, resident in enumerate(timed, start=len(warmup)):
+                body = _body(seed, end)
+                timings.append(await _push(client, tokens[resident], body))
+                del body
+                rss.append(current_rss_mb())
+                if len(timings) == quarter:
+                    peak_after_quarter = peak_rss_mb()
+            peak_end = peak_rss_mb()
+            kept_kib, batch_heap_mib = await _traced_batches(client, tokens, untimed, end)
+            replays = timed[: min(10, len(timed))]
+            replay_timings = [
+                await _push(client, tokens[r], _body(seed, end), outcome="unchanged")
+                for seed, r in enumerate(replays, start=len(warmup))
+            ]
+        copy_seconds, bare_copy_seconds, copied = await _copy_baseline(
+            engine, [r.id for r in timed]
+        )
+    finally:
+        if reused_database():
+            await forget_residents(engine, client_id, everyone)
+        await engine.dispose()
+    ingest_seconds = sum(timings)
+    records = residents * DAYS
+    if copied != records:
+        raise SystemExit(f"expected {records} stored rows, found {copied}")
+    return {
+        "name": "ingest",
+        "metric": "records_per_second",
+        "value": round(records / ingest_seconds, 1),
+        "unit": "records/s",
+        "baseline": round(records / copy_seconds, 1),
+        "baseline_name": "asyncpg COPY of the same encrypted rows into a copy of step_days",
+        "ratio": round(copy_seconds / ingest_seconds, 4),
+        "target": 0.25,
+        "ratio_without_fk": round(bare_copy_seconds / ingest_seconds, 4),
+        "records": records,
+        "batches": residents,
+        "batch_size": DAYS,
+        "ingest_s": round(ingest_seconds, 3),
+        "copy_s": round(copy_seconds, 3),
+        "copy_without_fk_s": round(bare_copy_seconds, 3),
+        "batch_p50_ms": median_ms(timings),
+        "batch_p99_ms": ms(percentile(timings, 0.99)),
+        "replay_batches": len(replay_timings),
+        "replay_batch_p50_ms": median_ms(replay_timings),
+        "rss_mb_after_warmup": round(rss_after_warmup, 1),
+        "rss_mb_after_quarter": round(rss[quarter - 1], 1),
+        "rss_mb_end": round(rss[-1], 1),
+        "rss_growth_kib_per_batch": round(slope(rss[quarter - 1 :]) * 1024, 1),
+        "peak_rss_mb_after_quarter": peak_after_quarter,
+        "peak_rss_mb_end": peak_end,
+        "traced_batches": traced,
+        "heap_kept_kib_per_batch": round(kept_kib, 1),
+        "heap_per_batch_mib": round(batch_heap_mib, 2),
+    }
+
+
+async def main(quick: bool) -> dict[str, Any]:
+    residents = 20 if quick else 500
+    traced = 6 if quick else 15
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
+        async with scratch_database(Path(scratch), "bench_ingest") as (url, origin):
+            settings = bench_settings(url, origin, Path(scratch))
+            figures = await _measure(settings, residents, traced)
+    figures["database"] = origin
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="finish in well under a minute")
+    print(json.dumps(asyncio.run(main(parser.parse_args().quick))))
