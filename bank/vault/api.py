@@ -24,7 +24,7 @@ from bank.http.transaction import DbSession
 from bank.identity.accounts import Accounts
 from bank.identity.throttle import Throttles
 from bank.vault.erasure import erase_resident
-from bank.vault.paging import check_range, decode_cursor, encode_cursor, month_range
+from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.rules.steps import PLATFORMS, StepDayIn
 from bank.vault.steps import MAX_BATCH, ingest_step_days, read_step_days
 
@@ -202,7 +202,7 @@ class StepsController(Controller):
             db_session, state.keystore, uuid.UUID(principal.subject),
             start=start, end=end, after=after, limit=limit + 1,
         )  # fmt: skip
-        page, more = rows[:limit], len(rows) > limit
+        page, cursor_after = split_page(rows, limit, lambda row: (row.day, row.source))
         return StepPage(
             items=[
                 StepDayView(
@@ -216,7 +216,7 @@ class StepsController(Controller):
                 )
                 for r in page
             ],
-            next_cursor=encode_cursor(page[-1].day, page[-1].source) if more else None,
+            next_cursor=cursor_after,
         )
 
     @get(

@@ -6,12 +6,14 @@ import base64
 import binascii
 import calendar
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from typing import TypeVar
 
 from bank.errors import DomainError, ProblemType
 
 MAX_RANGE = timedelta(days=3 * 366)
+T = TypeVar("T")
 
 
 class InvalidQuery(DomainError):
@@ -33,6 +35,14 @@ def check_range(start: date, end: date) -> None:
 def encode_cursor(day: date, key: str) -> str:
     """Opaque to clients; carries only the day and the record's natural key (the caller's own)."""
     return base64.urlsafe_b64encode(f"{day.isoformat()}|{key}".encode()).decode().rstrip("=")
+
+
+def split_page(
+    rows: Sequence[T], limit: int, position: Callable[[T], tuple[date, str]]
+) -> tuple[Sequence[T], str | None]:
+    """Rows read with `limit + 1`: the page to show and the cursor after it (None: last page)."""
+    page = rows[:limit]
+    return page, encode_cursor(*position(page[-1])) if len(rows) > limit else None
 
 
 def decode_cursor(cursor: str, accept: Callable[[str], bool] = str.isprintable) -> tuple[date, str]:

@@ -23,8 +23,13 @@ from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.vault import checkups, transit
 from bank.vault.links import InvalidLink, LinkKind, Links, member_key, normalise_card_number
-from bank.vault.paging import check_range, decode_cursor, encode_cursor, month_range
+from bank.vault.paging import check_range, decode_cursor, month_range, split_page
+from bank.vault.records import StoredRecord
 from bank.vault.rules.judgement import judge
+
+
+def _position(row: tuple[StoredRecord, object]) -> tuple[date, str]:
+    return row[0].day, row[0].natural_key
 
 
 class LinkBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -170,10 +175,10 @@ class TransitController(Controller):
             db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end,
             after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
         )  # fmt: skip
-        page, more = rows[:limit], len(rows) > limit
+        page, cursor_after = split_page(rows, limit, _position)
         return TapPage(
             items=[TapView(**msgspec.structs.asdict(tap)) for _, tap in page],
-            next_cursor=encode_cursor(page[-1][0].day, page[-1][0].natural_key) if more else None,
+            next_cursor=cursor_after,
         )
 
     @get(
@@ -282,10 +287,10 @@ class CheckupsController(Controller):
             db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end,
             after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
         )  # fmt: skip
-        page, more = rows[:limit], len(rows) > limit
+        page, cursor_after = split_page(rows, limit, _position)
         return CheckupPage(
             items=[_checkup_view(exam) for _, exam in page],
-            next_cursor=encode_cursor(page[-1][0].day, page[-1][0].natural_key) if more else None,
+            next_cursor=cursor_after,
         )
 
     @get(
