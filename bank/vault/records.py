@@ -34,6 +34,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.db.bulk import unnest
+from bank.errors import DomainError, ProblemType
+from bank.identity.models import Account
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import Record
 from bank.vault.rules import Refusal
@@ -69,6 +71,34 @@ class StoredRecord:
     revision: int
 
 
+class ResidentGone(DomainError):
+    problem = ProblemType(
+        code="account-gone",
+        status=401,
+        title="The account no longer exists",
+        description="The account was erased while this request was under way; nothing was stored.",
+    )
+
+
+async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUID) -> bool:
+    """Serialise this transaction's writes of `topic` for one resident (an advisory lock) and
+    hold the resident's account against erasure until commit (FOR KEY SHARE), in one round trip.
+
+    False when the account is gone: an erasure committed first, and writing would only break
+    its foreign key. An erasure that starts later waits for this transaction, then removes what
+    it wrote.
+    """
+    account = (
+        select(Account.id)
+        .where(Account.id == resident_id)
+        .with_for_update(key_share=True)
+        .scalar_subquery()
+    )
+    key = func.hashtextextended(f"{topic}:{resident_id}", 0)
+    row = (await session.execute(select(func.pg_advisory_xact_lock(key), account))).one()
+    return row[1] is not None
+
+
 def superseded(keys: Sequence[object]) -> set[int]:
     """Indexes whose key appears again later in the batch: the last one counts."""
     last = {key: index for index, key in enumerate(keys)}
@@ -87,12 +117,12 @@ async def store_records(
     schema_version: int,
     source_client: str,
     items: Sequence[Incoming],
-) -> dict[int, Outcome]:
-    """Store valid items (unique per resident and natural key); the outcome of each by index."""
+) -> dict[int, ItemResult]:
+    """Store valid items (unique per resident and natural key); the result of each by index."""
     by_resident: dict[uuid.UUID, list[Incoming]] = defaultdict(list)
     for item in items:
         by_resident[item.resident_id].append(item)
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, ItemResult] = {}
     for resident_id in sorted(by_resident):
         outcomes |= await _store_for(
             session, keys, resident_id, kind, schema_version, source_client,
@@ -109,9 +139,10 @@ async def _store_for(
     schema_version: int,
     source_client: str,
     items: list[Incoming],
-) -> dict[int, Outcome]:
-    lock = func.hashtextextended(f"records:{kind}:{resident_id}", 0)
-    await session.execute(select(func.pg_advisory_xact_lock(lock)))
+) -> dict[int, ItemResult]:
+    if not await lock_resident(session, f"records:{kind}", resident_id):
+        gone = Refusal("$", "The resident's account was erased; the record was not stored.")
+        return {item.index: ItemResult(item.index, "refused", (gone,)) for item in items}
     existing = {
         row.natural_key: row
         for row in await session.execute(
@@ -139,7 +170,7 @@ async def _store_for(
         outcomes[item.index] = "replaced"
         updates.append((item, row.revision + 1))
     if not inserts and not updates:
-        return outcomes
+        return _results(outcomes)
     key = await keys.for_sealing(session, resident_id, len(inserts) + len(updates))
 
     def sealed(item: Incoming) -> bytes:
@@ -183,7 +214,11 @@ async def _store_for(
             )
             .execution_options(synchronize_session=False)
         )  # fmt: skip
-    return outcomes
+    return _results(outcomes)
+
+
+def _results(outcomes: dict[int, Outcome]) -> dict[int, ItemResult]:
+    return {index: ItemResult(index, outcome) for index, outcome in outcomes.items()}
 
 
 async def read_records(

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bank.db.bulk import unnest
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import StepDay, StepDayRevision
-from bank.vault.records import ItemResult
+from bank.vault.records import ItemResult, ResidentGone, lock_resident
 from bank.vault.rules import Refusal
 from bank.vault.rules.steps import StepDayIn, validate_step_day
 from bank.vault.sealing import open_sealed, record_aad, seal
@@ -113,15 +113,11 @@ async def ingest_step_days(
         else:
             valid[(item.day, item.platform)] = (index, _payload(item))
     if valid:
-        await _lock_resident(session, resident_id)
+        if not await lock_resident(session, "steps", resident_id):
+            raise ResidentGone("The account no longer exists.")
         plan = await _plan(session, keys, resident_id, valid, results)
         await _write(session, keys, resident_id, plan, valid)
     return [results[index] for index in range(len(items))]
-
-
-async def _lock_resident(session: AsyncSession, resident_id: uuid.UUID) -> None:
-    key = func.hashtextextended(f"steps:{resident_id}", 0)
-    await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 async def _plan(

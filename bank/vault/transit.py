@@ -127,7 +127,7 @@ async def ingest_taps(
         session, keys, kind=KIND, schema_version=SCHEMA_VERSION, source_client=client_id,
         items=valid,
     )  # fmt: skip
-    results |= {index: ItemResult(index, outcome) for index, outcome in outcomes.items()}
+    results |= outcomes
     return [results[index] for index in range(len(taps))]
 
 
