@@ -121,7 +121,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
 
 def _seed_on_first_start(settings: Settings) -> None:
     """A small synthetic city, once: a database that has residents is never seeded again."""
-    from bank.demo.seed import residents_exist
+    from bank.demo.seed import DEMO_APP_REDIRECTS, register_demo_app, residents_exist
 
     async def empty() -> bool:
         db = Database.connect(settings)
@@ -138,6 +138,19 @@ def _seed_on_first_start(settings: Settings) -> None:
     click.echo(f"seeded {summary.residents} residents; demo sign-ins:")
     for email, password in summary.sign_in:
         click.echo(f"  {email}  {password}")
+
+    async def app_client() -> str:
+        db = Database.connect(settings)
+        try:
+            return await register_demo_app(db)
+        finally:
+            await db.dispose()
+
+    client_id = asyncio.run(app_client())
+    click.echo(
+        f"demo residents' app: client_id {client_id}, redirect {DEMO_APP_REDIRECTS[0]} "
+        "(authorization code + PKCE S256 at /oauth/authorize)"
+    )
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.auth.clients import ClientRegistry, Registration
+from bank.auth.models import ClientKind, ClientStatus
 from bank.db import Database
 from bank.demo.synth import ResidentWindow, SyntheticCity, SyntheticResident
 from bank.identity.accounts import AccountExists, create_account
@@ -48,6 +50,25 @@ class SeedSummary:
 
     def count(self, results: list[ItemResult]) -> None:
         self.outcomes.update(result.outcome for result in results)
+
+
+DEMO_APP_REDIRECTS = ("http://127.0.0.1:8080/callback", "jp.example.citybank.demo:/oauth/callback")
+
+
+async def register_demo_app(database: Database) -> str:
+    """An active residents' app client (PKCE, loopback and private-use redirects) for trying the
+    sign-in with the printed demo residents; its client_id is printed too."""
+    registration = Registration(
+        kind=ClientKind.RESIDENT_APP,
+        name="Demo residents' app",
+        scopes=("account", "records:read", "records:write"),
+        redirect_uris=DEMO_APP_REDIRECTS,
+    )
+    async with database.sessions() as session, session.begin():
+        registry = ClientRegistry(session)
+        client = await registry.register(registration)
+        await registry.set_status(client.client_id, ClientStatus.ACTIVE)
+        return client.client_id
 
 
 async def residents_exist(database: Database) -> bool:

@@ -62,5 +62,6 @@ def test_serve_demo_starts_embedded_postgres_and_stops_it(tmp_path: Path) -> Non
     printed = output.read_text()
     assert "seeded 4 residents; demo sign-ins:" in printed
     assert printed.count("@demo.city-bank.example") == 4  # the first five would get passwords
+    assert "demo residents' app: client_id resident-app-" in printed
     # The embedded server was stopped cleanly: PostgreSQL removes its pid file on shutdown.
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
