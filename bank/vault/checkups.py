@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.vault.keystore import KeyStore
-from bank.vault.links import InvalidLink, LinkKind, Links, member_key
+from bank.vault.links import INSURER_NUMBER, InvalidLink, LinkKind, Links, member_key
 from bank.vault.models import Record
 from bank.vault.records import (
     Incoming,
@@ -104,12 +104,14 @@ async def ingest_checkups(
         path = f"$.checkups[{index}]"
         refusals = validate_checkup(checkup, today=today, path=path)
         member = members[index]
-        if member is None:
+        if not INSURER_NUMBER.fullmatch(insurer):
             refusals.append(
-                Refusal(f"{path}.insurer_number",
-                        "insurer_number must have 6 or 8 digits and member_number 1 to 32 "
-                        "letters, digits or hyphens.")
-            )  # fmt: skip
+                Refusal(f"{path}.insurer_number", "insurer_number (保険者番号) has 6 or 8 digits.")
+            )
+        elif member is None and all(r.field != f"{path}.member_number" for r in refusals):
+            refusals.append(
+                Refusal(f"{path}.member_number", "member_number needs a letter or a digit.")
+            )
         elif insurer not in feeds:
             refusals.append(
                 Refusal(f"{path}.insurer_number", "This client does not push for this insurer.")

@@ -63,7 +63,7 @@ class LinkNotFound(DomainError):
 
 
 _CARD = re.compile(r"^[0-9]{16,17}$")
-_INSURER = re.compile(r"^(?:[0-9]{6}|[0-9]{8})$")
+INSURER_NUMBER = re.compile(r"^(?:[0-9]{6}|[0-9]{8})$")  # 保険者番号: 6 (国保) or 8 digits
 _MEMBER = re.compile(r"^[0-9A-Za-z-]{1,32}$")
 _SEPARATORS = re.compile(r"[\s\u3000・-]+")
 
@@ -80,7 +80,7 @@ def member_key(insurer_number: str, member_number: str) -> str:
     """What the member blind index is computed over: the insurer and the member within it."""
     insurer = insurer_number.strip()
     member = _SEPARATORS.sub("", member_number)
-    if not _INSURER.match(insurer):
+    if not INSURER_NUMBER.match(insurer):
         raise InvalidLink("An insurer number (保険者番号) has 6 or 8 digits.")
     if not _MEMBER.match(member):
         raise InvalidLink("A member number has 1 to 32 letters, digits or hyphens.")

@@ -207,14 +207,18 @@ async def test_checkups_are_normalised_judged_and_refused_per_item(
         checkup("A-1234", "E-1", exam_day),
         checkup("A-1234", "E-2", exam_day, sbp=900),  # impossible
         checkup("B-9999", "E-3", exam_day),  # nobody linked this membership
+        checkup("A-1234", "E-4", exam_day) | {"insurer_number": "0613"},  # not 6 or 8 digits
+        checkup("-", "E-5", exam_day),  # no letter or digit left of the member number
     ]
     response = await client.post(
         CHECKUPS, json={"checkups": pushed}, headers=insurer.headers("ingest:checkups")
     )
     results = response.json()["results"]
-    assert [r["outcome"] for r in results] == ["stored", "refused", "refused"]
+    assert [r["outcome"] for r in results] == ["stored", *["refused"] * 4]
     assert [f["path"] for f in results[1]["refusals"]] == ["$.checkups[1].items[3].value"]
     assert [f["path"] for f in results[2]["refusals"]] == ["$.checkups[2].member_number"]
+    assert [f["path"] for f in results[3]["refusals"]] == ["$.checkups[3].insurer_number"]
+    assert [f["path"] for f in results[4]["refusals"]] == ["$.checkups[4].member_number"]
     assert "900" not in str(results[1])
 
     latest = await client.get("/v1/me/checkups/latest", headers=resident.headers("records:read"))
