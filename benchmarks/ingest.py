@@ -29,7 +29,17 @@ Afterwards, also untimed in the ratio, a few residents push the same year again:
 
 Database: as benchmarks/support.py's `scratch_database` describes. Prints one JSON line, last.
 
-    python benchmarks/ingest.py [--quick]
+With `--server N`, the same batches go over real HTTP instead: `bank serve --workers N` runs in
+a subprocess against the same database and keys, and C clients (`--concurrency C`, default 2N;
+one keep-alive connection each) push the residents' years concurrently, max(2, C) residents
+warming up first. The ingest time is then the wall time from the first timed request to the
+last answer (the bodies are encoded before), the ratio the same COPY baseline over it; memory is
+the server processes' resident set (supervisor and workers, summed, sampled during the run),
+and CPU the seconds the server processes and this client used while the timed batches ran. No
+tracemalloc and no replays in this mode (they measure this process's heap and path, not the
+server's).
+
+    python benchmarks/ingest.py [--quick] [--server N [--concurrency C]]
 """
 
 # ruff: noqa: E402 - the sys.path repair below has to run before any other import.
@@ -46,6 +56,7 @@ sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.realpath
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -82,8 +93,11 @@ from benchmarks.support import (
     resident_tokens,
     reused_database,
     scratch_database,
+    served_app,
     slope,
     steps_body,
+    tree_cpu_s,
+    tree_rss_mb,
 )
 
 DAYS = 365
@@ -267,13 +281,134 @@ async def _measure(settings: Settings, residents: int, traced: int) -> dict[str,
     }
 
 
-async def main(quick: bool) -> dict[str, Any]:
+async def _sample_rss(pid: int, peak: list[float], interval_s: float = 0.1) -> None:
+    """Keep peak[0] at the largest summed resident set of `pid`'s process tree seen."""
+    while True:
+        peak[0] = max(peak[0], await asyncio.to_thread(tree_rss_mb, pid))
+        await asyncio.sleep(interval_s)
+
+
+async def _push_all(
+    base_url: str, concurrency: int, work: Sequence[tuple[str, bytes]]
+) -> tuple[list[float], float]:
+    """Every (token, body) in `work`, by `concurrency` clients taking the next one as they
+    finish; each batch's seconds and the wall time of the whole.
+
+    Each batch comes on a connection of its own, as each resident's phone would: a few
+    long-lived keep-alive connections would all be accepted by one uvicorn worker as often as
+    not (the workers share the listening socket), leaving the other worker idle.
+    """
+    pending = iter(work)  # shared: each client takes the next batch (no await between)
+    timings: list[float] = []
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        for token, body in pending:
+            timings.append(await _push(client, token, body))
+
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120)
+            )
+            for _ in range(concurrency)
+        ]
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            for client in clients:
+                group.create_task(client_loop(client))
+        wall = time.perf_counter() - started
+    return timings, wall
+
+
+async def _measure_server(
+    settings: Settings, scratch: Path, residents: int, workers: int, concurrency: int
+) -> dict[str, Any]:
+    app = create_app(settings)  # only to mint tokens with the keys the server will load
+    logging.disable(logging.CRITICAL)
+    engine = await migrated_engine(settings)
+    client_id = await register_resident_app(engine)
+    warmups = max(WARMUP_RESIDENTS, concurrency)
+    everyone = await add_residents(engine, warmups + residents, client_id)
+    warmup, timed = everyone[:warmups], everyone[warmups:]
+    end = city_yesterday(settings)
+    try:
+        async with app.lifespan():
+            tokens = await resident_tokens(app, engine, settings, client_id, everyone)
+        del app
+        warmup_work = [(tokens[r], _body(seed, end)) for seed, r in enumerate(warmup)]
+        timed_work = [(tokens[r], _body(seed, end)) for seed, r in enumerate(timed, warmups)]
+        async with served_app(settings, scratch, workers) as (base_url, pid):
+            await _push_all(base_url, concurrency, warmup_work)
+            rss_after_warmup = tree_rss_mb(pid)
+            peak = [rss_after_warmup]
+            sampler = asyncio.create_task(_sample_rss(pid, peak))
+            server_cpu, client_cpu = tree_cpu_s(pid), time.process_time()
+            try:
+                timings, wall = await _push_all(base_url, concurrency, timed_work)
+            finally:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
+            client_cpu = time.process_time() - client_cpu
+            server_cpu = {p: s - server_cpu.get(p, 0.0) for p, s in tree_cpu_s(pid).items()}
+            rss_end = tree_rss_mb(pid)
+        del warmup_work, timed_work
+        copy_seconds, bare_copy_seconds, copied = await _copy_baseline(
+            engine, [r.id for r in timed]
+        )
+    finally:
+        if reused_database():
+            await forget_residents(engine, client_id, everyone)
+        await engine.dispose()
+    records = residents * DAYS
+    if copied != records:
+        raise SystemExit(f"expected {records} stored rows, found {copied}")
+    return {
+        "name": "ingest",
+        "mode": "server",
+        "workers": workers,
+        "concurrency": concurrency,
+        "metric": "records_per_second",
+        "value": round(records / wall, 1),
+        "unit": "records/s",
+        "baseline": round(records / copy_seconds, 1),
+        "baseline_name": "asyncpg COPY of the same encrypted rows into a copy of step_days",
+        "ratio": round(copy_seconds / wall, 4),
+        "target": 0.25,
+        "ratio_without_fk": round(bare_copy_seconds / wall, 4),
+        "records": records,
+        "batches": residents,
+        "batch_size": DAYS,
+        "warmup_batches": warmups,
+        "ingest_s": round(wall, 3),
+        "copy_s": round(copy_seconds, 3),
+        "copy_without_fk_s": round(bare_copy_seconds, 3),
+        "batch_p50_ms": median_ms(timings),
+        "batch_p99_ms": ms(percentile(timings, 0.99)),
+        "server_cpu_s": round(sum(server_cpu.values()), 2),
+        # Per process, largest first: an uneven split shows how the connections fell.
+        "server_cpu_s_by_process": sorted((round(s, 2) for s in server_cpu.values()), reverse=True),
+        "client_cpu_s": round(client_cpu, 2),
+        "server_rss_mb_after_warmup": round(rss_after_warmup, 1),
+        "server_rss_mb_end": round(rss_end, 1),
+        "server_peak_rss_mb": round(peak[0], 1),
+    }
+
+
+async def main(
+    quick: bool, server: int | None = None, concurrency: int | None = None
+) -> dict[str, Any]:
     residents = 20 if quick else 500
     traced = 6 if quick else 15
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
         async with scratch_database(Path(scratch), "bench_ingest") as (url, origin):
             settings = bench_settings(url, origin, Path(scratch))
-            figures = await _measure(settings, residents, traced)
+            if server is None:
+                figures = await _measure(settings, residents, traced)
+            else:
+                clients = concurrency or 2 * server
+                figures = await _measure_server(settings, Path(scratch), residents, server, clients)
     figures["database"] = origin
     return figures
 
@@ -281,4 +416,20 @@ async def main(quick: bool) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="finish in well under a minute")
-    print(json.dumps(asyncio.run(main(parser.parse_args().quick))))
+    parser.add_argument(
+        "--server",
+        type=int,
+        metavar="N",
+        help="push over HTTP to `bank serve --workers N` in a subprocess (default: in-process)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, metavar="C", help="concurrent clients with --server (2N)"
+    )
+    arguments = parser.parse_args()
+    if arguments.server is not None and arguments.server < 1:
+        parser.error("--server needs at least 1 worker")
+    if arguments.concurrency is not None and (
+        arguments.server is None or arguments.concurrency < 1
+    ):
+        parser.error("--concurrency needs --server and at least 1 client")
+    print(json.dumps(asyncio.run(main(arguments.quick, arguments.server, arguments.concurrency))))

@@ -7,13 +7,18 @@ standard library's `token` module for every script in this directory).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import random
 import resource
 import secrets
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -182,6 +187,111 @@ async def timed_gets(
         timings.append(time.perf_counter() - started)
         checked(response)
     return timings
+
+
+# --- a served app -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the kernel's pick; a race is possible but rare)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _tree(pid: int) -> list[Any]:
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident set of a process and all its descendants now (MiB; vanished ones count 0)."""
+    import psutil
+
+    total = 0
+    for process in _tree(pid):
+        with contextlib.suppress(psutil.Error):
+            total += int(process.memory_info().rss)
+    return total / 2**20
+
+
+def tree_cpu_s(pid: int) -> dict[int, float]:
+    """User + system CPU seconds each live process of the tree has used so far, by pid."""
+    import psutil
+
+    seconds: dict[int, float] = {}
+    for process in _tree(pid):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            seconds[int(process.pid)] = float(times.user) + float(times.system)
+    return seconds
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def _start_serve(
+    settings: Settings, scratch: Path, workers: int, port: int
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "BANK_DATABASE_URL": settings.async_database_url().render_as_string(hide_password=False),
+        "BANK_DATA_DIR": str(settings.data_dir),
+        "BANK_LOG_LEVEL": "WARNING",
+        "PROMETHEUS_MULTIPROC_DIR": str(scratch / f"prometheus-{port}"),
+    }
+    command = [sys.executable, "-m", "bank.cli", "serve", "--workers", str(workers)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with open(scratch / f"serve-{port}.log", "wb") as log:
+        return subprocess.Popen(command, env=env, cwd=REPOSITORY, stdout=log, stderr=log)  # noqa: S603 - our own command
+
+
+@contextlib.asynccontextmanager
+async def served_app(
+    settings: Settings, scratch: Path, workers: int, *, ready_timeout_s: float = 90.0
+) -> AsyncIterator[tuple[str, int]]:
+    """`bank serve --workers N` in a subprocess against `settings`' database and keys (its
+    BANK_DATA_DIR; BANK_MASTER_KEY and the rest come through the environment); yield (base URL,
+    the supervisor's pid) once /health/ready answers 200. Stopped with SIGTERM on exit."""
+    port = free_port()
+    process = await asyncio.to_thread(_start_serve, settings, scratch, workers, port)
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = scratch / f"serve-{port}.log"
+
+    def log_tail() -> str:
+        return log_path.read_text(errors="replace")[-2000:]
+
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        async with httpx.AsyncClient(base_url=base_url, timeout=5) as probe:
+            while True:
+                if process.poll() is not None:
+                    raise SystemExit(f"bank serve exited ({process.returncode}):\n{log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await probe.get("/health/ready")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"bank serve not ready in {ready_timeout_s} s:\n{log_tail()}")
+                await asyncio.sleep(0.2)
+        yield base_url, process.pid
+    finally:
+        leftovers = _tree(process.pid)[1:]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, 30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        for child in leftovers:  # a worker the supervisor failed to stop must not outlive us
+            with contextlib.suppress(Exception):
+                if child.is_running():
+                    child.kill()
 
 
 # --- residents ----------------------------------------------------------------------------------
