@@ -93,6 +93,10 @@ def requires(principal_type: PrincipalType, *scopes: str) -> Guard:
         )
         if principal.type is not principal_type:
             raise InvalidToken(f"This API accepts only tokens for {AUDIENCES[principal_type]}.")
+        if principal.type is PrincipalType.RESIDENT and principal.session_id is None:
+            # Every resident token we issue names its session (sid), which is how sign-out and
+            # erasure end it; one without is not ours to honour.
+            raise InvalidToken("A resident token must name its session.")
         if not required <= principal.scopes:
             raise InsufficientScope(required)
         connection.scope["state"][_PRINCIPAL_KEY] = principal

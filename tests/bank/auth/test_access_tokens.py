@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bank.auth.clients import ClientRegistry
 from bank.auth.errors import InvalidToken
 from bank.auth.keys import ActiveKey, SigningKeys
-from bank.auth.models import ClientStatus, RevokedAccessToken, SigningKey
+from bank.auth.models import ClientStatus, RevokedAccessToken, SigningKey, TokenFamily
 from bank.auth.principals import AUDIENCES, PrincipalType
 from bank.auth.tokens import mint_access_token, validate_access_token
+from bank.identity.models import Account
 from tests.bank.auth.factories import ISSUER, add_app_client, add_client
 
 
@@ -32,8 +35,21 @@ async def _key(app: Litestar, session: AsyncSession) -> ActiveKey:
     return await keys.active(session)
 
 
-def _mint(key: ActiveKey, principal: PrincipalType, client_id: str, **changes: Any) -> str:
+@dataclass(frozen=True)
+class SignedInApp:
+    """The residents' app with one live session (TokenFamily) whose id resident tokens carry."""
+
+    client_id: str
+    session_id: str
+
+
+def _mint(
+    key: ActiveKey, principal: PrincipalType, client: str | SignedInApp, **changes: Any
+) -> str:
     scopes = changes.pop("scopes", ["records:read", "partner:data"])
+    client_id, session_id = (
+        (client.client_id, client.session_id) if isinstance(client, SignedInApp) else (client, None)
+    )
     token, _ = mint_access_token(
         key,
         issuer=changes.pop("issuer", ISSUER),
@@ -43,6 +59,7 @@ def _mint(key: ActiveKey, principal: PrincipalType, client_id: str, **changes: A
         scopes=scopes,
         now=changes.pop("now", int(time.time())),
         ttl_s=changes.pop("ttl_s", 600),
+        session_id=changes.pop("session_id", session_id),
     )
     return token
 
@@ -72,17 +89,41 @@ def _refused(response: httpx.Response, status: int = 401) -> str:
 
 
 @pytest.fixture
-async def resident_app(db_session: AsyncSession) -> str:
-    return await add_app_client(db_session)
+async def resident_app(db_session: AsyncSession) -> SignedInApp:
+    client_id = await add_app_client(db_session)
+    account = Account(
+        kind="resident", email_index=secrets.token_hex(16), email_sealed=b"-", password_hash="!"
+    )
+    db_session.add(account)
+    await db_session.flush()
+    family = TokenFamily(
+        id=secrets.token_urlsafe(16),
+        account_id=account.id,
+        client_id=client_id,
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    db_session.add(family)
+    await db_session.flush()
+    return SignedInApp(client_id, family.id)
 
 
 async def test_valid_resident_token_is_admitted(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     token = _mint(await _key(app, db_session), PrincipalType.RESIDENT, resident_app)
     response = await _call(api, token)
     assert response.status_code == 200
     assert response.json() == {"subject": "resident-7f3a"}
+
+
+async def test_a_resident_token_naming_no_session_is_refused(
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
+) -> None:
+    key = await _key(app, db_session)
+    token = _mint(key, PrincipalType.RESIDENT, resident_app, session_id=None)
+    assert "invalid_token" in _refused(await _call(api, token))
+    unknown = _mint(key, PrincipalType.RESIDENT, resident_app, session_id="no-such-session")
+    assert "invalid_token" in _refused(await _call(api, unknown))
 
 
 async def test_missing_token_asks_for_one(api: httpx.AsyncClient) -> None:
@@ -98,7 +139,7 @@ async def test_other_schemes_are_refused(api: httpx.AsyncClient, header: str) ->
 
 
 async def test_alg_none_is_refused(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     good = _mint(await _key(app, db_session), PrincipalType.RESIDENT, resident_app)
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"at+jwt","kid":"x"}').rstrip(b"=")
@@ -107,7 +148,7 @@ async def test_alg_none_is_refused(
 
 
 async def test_hs256_signed_with_the_public_key_is_refused(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     key = await _key(app, db_session)
     good = _mint(key, PrincipalType.RESIDENT, resident_app)
@@ -122,7 +163,7 @@ async def test_hs256_signed_with_the_public_key_is_refused(
 
 
 async def test_token_signed_by_an_unknown_key_is_refused(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     key = await _key(app, db_session)
     rogue = ECKey.generate_key("P-256")
@@ -133,7 +174,7 @@ async def test_token_signed_by_an_unknown_key_is_refused(
 
 
 async def test_plain_jwt_type_is_refused(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     key = await _key(app, db_session)
     claims = _claims(_mint(key, PrincipalType.RESIDENT, resident_app))
@@ -153,7 +194,7 @@ async def test_wrong_issuer_expired_and_future_tokens_are_refused(
     app: Litestar,
     api: httpx.AsyncClient,
     db_session: AsyncSession,
-    resident_app: str,
+    resident_app: SignedInApp,
     change: dict[str, Any],
 ) -> None:
     token = _mint(await _key(app, db_session), PrincipalType.RESIDENT, resident_app, **change)
@@ -161,7 +202,7 @@ async def test_wrong_issuer_expired_and_future_tokens_are_refused(
 
 
 async def test_audience_must_match_principal_type(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     key = await _key(app, db_session)
     claims = _claims(_mint(key, PrincipalType.RESIDENT, resident_app))
@@ -171,7 +212,7 @@ async def test_audience_must_match_principal_type(
 
 
 async def test_resident_token_on_partner_route_and_partner_token_on_resident_route(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     key = await _key(app, db_session)
     partner_id, _ = await add_client(db_session)
@@ -183,7 +224,7 @@ async def test_resident_token_on_partner_route_and_partner_token_on_resident_rou
 
 
 async def test_missing_scope_is_403_insufficient_scope(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     key = await _key(app, db_session)
     token = _mint(key, PrincipalType.RESIDENT, resident_app, scopes=["account"])
@@ -193,7 +234,7 @@ async def test_missing_scope_is_403_insufficient_scope(
 
 
 async def test_revoked_access_token_is_refused(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     token = _mint(await _key(app, db_session), PrincipalType.RESIDENT, resident_app)
     assert (await _call(api, token)).status_code == 200
@@ -207,7 +248,7 @@ async def test_revoked_access_token_is_refused(
 
 
 async def test_rotation_keeps_old_tokens_valid_and_publishes_both_keys(
-    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: str
+    app: Litestar, api: httpx.AsyncClient, db_session: AsyncSession, resident_app: SignedInApp
 ) -> None:
     keys: SigningKeys = app.state.signing_keys
     old = await keys.active(db_session)
