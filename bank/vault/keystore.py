@@ -74,7 +74,10 @@ class KeyStore:
         """A key with `count` seals reserved for this resident (a new one on first use or when
         the current one's budget is spent)."""
         reserved = await self._reserve(session, resident_id, count)
-        return reserved or await self._new_key(session, resident_id, count)
+        if reserved is not None:
+            return reserved
+        first = await self._first_key(session, resident_id, count)
+        return first or await self._new_key(session, resident_id, count)
 
     async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> dict[int, AESGCM]:
         """Every version of the resident's key, unwrapped (KeyErased if there are none)."""
@@ -97,6 +100,27 @@ class KeyStore:
         """Crypto-shredding: delete every version of the resident's key."""
         result = await session.execute(delete(DataKey).where(DataKey.resident_id == resident_id))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _first_key(
+        self, session: AsyncSession, resident_id: uuid.UUID, count: int
+    ) -> SealingKey | None:
+        """The resident's very first key in one statement; None if any version exists already
+        (then `_new_key` decides, under the resident's key lock)."""
+        key = secrets.token_bytes(32)
+        wrapped = self._provider.wrap(key, aad=data_key_aad(resident_id, 1))
+        inserted = await session.scalar(
+            insert(DataKey)
+            .values(
+                resident_id=resident_id,
+                version=1,
+                wrapped_key=wrapped.blob,
+                kek_version=wrapped.kek_version,
+                seals=count,
+            )
+            .on_conflict_do_nothing(index_elements=["resident_id", "version"])
+            .returning(DataKey.version)
+        )
+        return SealingKey(1, AESGCM(key)) if inserted is not None else None
 
     async def _new_key(
         self, session: AsyncSession, resident_id: uuid.UUID, count: int
