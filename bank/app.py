@@ -32,7 +32,6 @@ from bank.auth.keys import SigningKeys
 from bank.auth.maintenance import auth_tasks
 from bank.auth.principals import SCOPES
 from bank.crypto.keyring import LocalKeyring
-from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database
 from bank.db.migrate import heads
 from bank.health import HealthController, ProblemTypesController
@@ -50,9 +49,8 @@ from bank.vault.api import StepsController, erase_me
 from bank.vault.exports import vault_tasks
 from bank.vault.exports_api import ExportsController
 from bank.vault.ingest_api import CheckupIngestController, IngestController
-from bank.vault.keystore import KeyStore
 from bank.vault.records_api import CheckupsController, LinksController, TransitController
-from bank.workers import WorkerResources
+from bank.workers import WorkerResources, keystore_from_settings
 
 JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks, "vault": vault_tasks})
 
@@ -131,7 +129,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         keyring = LocalKeyring.from_settings(settings)
         app.state.signing_keys = SigningKeys(keyring)
         app.state.account_secrets = AccountSecrets(keyring)
-        app.state.keystore = KeyStore(key_provider_from_settings(settings))
+        app.state.keystore = keystore_from_settings(settings)
         app.state.jwks_fetcher = JwksFetcher()
         try:
             async with contextlib.AsyncExitStack() as stack:

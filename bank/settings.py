@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +70,10 @@ class Settings(BaseSettings):
     demo_days: int = Field(
         default=90, ge=1, le=5 * 365, description="`serve --demo`: days of records seeded."
     )
+
+    def local_today(self) -> date:
+        """The city's date now: a "day" of steps or a future exam date is judged by it."""
+        return datetime.now(ZoneInfo(self.local_timezone)).date()
 
     @field_validator("cors_origins", mode="before")
     @classmethod

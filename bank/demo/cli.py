@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ def run_seed(
 ) -> SeedSummary:
     """Seed up to yesterday (local time): today's steps are still being walked."""
     zone = ZoneInfo(settings.local_timezone)
-    end = datetime.now(zone).date() - timedelta(days=1)
+    end = settings.local_today() - timedelta(days=1)
 
     async def run() -> SeedSummary:
         database = Database.connect(settings)

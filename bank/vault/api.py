@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -24,6 +23,7 @@ from bank.http.transaction import DbSession
 from bank.identity.accounts import Accounts
 from bank.identity.throttle import Throttles
 from bank.vault.erasure import erase_resident
+from bank.vault.outcome_views import RefusalView, outcome_counts, refusal_views
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.rules.steps import PLATFORMS, StepDayIn
 from bank.vault.steps import MAX_BATCH, ingest_step_days, read_step_days
@@ -40,11 +40,6 @@ class StepDayBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class StepBatch(msgspec.Struct, forbid_unknown_fields=True):
     days: Annotated[list[StepDayBody], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
-
-
-class RefusalView(msgspec.Struct):
-    path: str
-    reason: str
 
 
 class StepItemResult(msgspec.Struct):
@@ -89,10 +84,6 @@ class MonthSummary(msgspec.Struct):
     total_steps: int
     mean_steps: int
     days: list[DailyTotal]
-
-
-def _today(state: State) -> date:
-    return datetime.now(ZoneInfo(state.settings.local_timezone)).date()
 
 
 class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -161,7 +152,11 @@ class StepsController(Controller):
             for d in data.days
         ]  # fmt: skip
         results = await ingest_step_days(
-            db_session, state.keystore, uuid.UUID(principal.subject), items, today=_today(state)
+            db_session,
+            state.keystore,
+            uuid.UUID(principal.subject),
+            items,
+            today=state.settings.local_today(),
         )
         views = [
             StepItemResult(
@@ -169,14 +164,11 @@ class StepsController(Controller):
                 day=items[r.index].day,
                 platform=items[r.index].platform,
                 outcome=r.outcome,
-                refusals=[RefusalView(path=f.field, reason=f.reason) for f in r.refusals],
+                refusals=refusal_views(r),
             )
             for r in results
         ]
-        counts = dict.fromkeys(("stored", "replaced", "unchanged", "refused"), 0)
-        for r in results:
-            counts[r.outcome] += 1
-        return StepBatchResult(results=views, **counts)
+        return StepBatchResult(results=views, **outcome_counts(results))
 
     @get(
         "/",

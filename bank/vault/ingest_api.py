@@ -24,7 +24,8 @@ from bank.auth.principals import PrincipalType
 from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.vault import checkups, transit
-from bank.vault.records import OUTCOMES, ItemResult
+from bank.vault.outcome_views import RefusalView, outcome_counts, refusal_views
+from bank.vault.records import ItemResult
 from bank.vault.rules.checkups import CheckupIn, CheckupItemIn
 from bank.vault.rules.transit import TapIn
 
@@ -45,11 +46,6 @@ class TapBatch(msgspec.Struct, forbid_unknown_fields=True):
     taps: Annotated[list[TapBody], msgspec.Meta(min_length=1, max_length=transit.MAX_BATCH)]
 
 
-class RefusalView(msgspec.Struct):
-    path: str
-    reason: str
-
-
 class ItemOutcome(msgspec.Struct):
     index: int
     outcome: str
@@ -65,19 +61,12 @@ class BatchResult(msgspec.Struct):
 
 
 def batch_result(results: list[ItemResult]) -> BatchResult:
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for result in results:
-        counts[result.outcome] += 1
     return BatchResult(
         results=[
-            ItemOutcome(
-                index=r.index,
-                outcome=r.outcome,
-                refusals=[RefusalView(path=f.field, reason=f.reason) for f in r.refusals],
-            )
+            ItemOutcome(index=r.index, outcome=r.outcome, refusals=refusal_views(r))
             for r in results
         ],
-        **counts,
+        **outcome_counts(results),
     )
 
 
@@ -191,6 +180,6 @@ class CheckupIngestController(Controller):
             client_id=principal.client_id,
             feeds=await _feeds(db_session, principal.client_id),
             checkups=pushed,
-            today=datetime.now(ZoneInfo(state.settings.local_timezone)).date(),
+            today=state.settings.local_today(),
         )
         return batch_result(results)

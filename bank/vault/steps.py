@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bank.db.bulk import unnest
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import StepDay, StepDayRevision
-from bank.vault.records import ItemResult, ResidentGone, lock_resident
+from bank.vault.records import ItemResult, ResidentGone, lock_resident, superseded
 from bank.vault.rules import Refusal
 from bank.vault.rules.steps import StepDayIn, validate_step_day
 from bank.vault.sealing import open_sealed, record_aad, seal
@@ -81,14 +81,6 @@ def _payload(item: StepDayIn) -> StepPayload:
     )
 
 
-def _duplicates(items: Sequence[StepDayIn]) -> set[int]:
-    """Indexes whose (day, platform) appears again later in the batch: the last one counts."""
-    last: dict[tuple[date, str], int] = {}
-    for index, item in enumerate(items):
-        last[(item.day, item.platform)] = index
-    return {i for i, item in enumerate(items) if last[(item.day, item.platform)] != i}
-
-
 async def ingest_step_days(
     session: AsyncSession,
     keys: KeyStore,
@@ -98,11 +90,11 @@ async def ingest_step_days(
     today: date,
 ) -> list[ItemResult]:
     results: dict[int, ItemResult] = {}
-    superseded = _duplicates(items)
+    later = superseded([(item.day, item.platform) for item in items])
     valid: dict[tuple[date, str], tuple[int, StepPayload]] = {}
     for index, item in enumerate(items):
         refusals = validate_step_day(item, today=today, path=f"$.days[{index}]")
-        if index in superseded:
+        if index in later:
             refusals = [
                 *refusals,
                 Refusal(f"$.days[{index}]", "A later item in this batch has the same day and "
