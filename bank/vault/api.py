@@ -25,7 +25,7 @@ from bank.identity.throttle import Throttles
 from bank.vault.erasure import erase_resident
 from bank.vault.outcome_views import RefusalView, outcome_counts, refusal_views
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
-from bank.vault.rules.steps import PLATFORMS, StepDayIn
+from bank.vault.rules.steps import PLATFORMS
 from bank.vault.steps import MAX_BATCH, ingest_step_days, read_step_days
 
 
@@ -144,13 +144,7 @@ class StepsController(Controller):
         state: State,
         db_session: DbSession,
     ) -> StepBatchResult:
-        items = [
-            StepDayIn(
-                day=d.day, steps=d.steps, hourly=d.hourly, platform=d.platform,
-                method=d.method, device_id=d.device_id,
-            )
-            for d in data.days
-        ]  # fmt: skip
+        items = data.days  # the rules read the request's own items (PushedStepDay)
         results = await ingest_step_days(
             db_session,
             state.keystore,

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,6 +53,28 @@ class DataKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # Set when the key reached its seal budget: it still opens, it no longer seals.
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Built once (bank.db.bulk says why). The first key: a dict of parameters named like the
+# columns are its values ("raw": not an ORM bulk insert).
+_FIRST_KEY = (
+    insert(DataKey)
+    .on_conflict_do_nothing(index_elements=["resident_id", "version"])
+    .returning(DataKey.version)
+    .execution_options(dml_strategy="raw")
+)
+# Count `count` seals on the resident's sealing key if its budget allows.
+_RESERVE = (
+    update(DataKey)
+    .where(
+        DataKey.resident_id == bindparam("resident"),
+        DataKey.retired_at.is_(None),
+        DataKey.seals + bindparam("count", type_=BigInteger()) <= bindparam("max_seals"),
+    )
+    .values(seals=DataKey.seals + bindparam("count", type_=BigInteger()))
+    .returning(DataKey.version, DataKey.wrapped_key, DataKey.kek_version)
+    .execution_options(synchronize_session=False)
+)
 
 
 class KeyErased(Exception):
@@ -109,16 +141,14 @@ class KeyStore:
         key = secrets.token_bytes(32)
         wrapped = self._provider.wrap(key, aad=data_key_aad(resident_id, 1))
         inserted = await session.scalar(
-            insert(DataKey)
-            .values(
-                resident_id=resident_id,
-                version=1,
-                wrapped_key=wrapped.blob,
-                kek_version=wrapped.kek_version,
-                seals=count,
-            )
-            .on_conflict_do_nothing(index_elements=["resident_id", "version"])
-            .returning(DataKey.version)
+            _FIRST_KEY,
+            {
+                "resident_id": resident_id,
+                "version": 1,
+                "wrapped_key": wrapped.blob,
+                "kek_version": wrapped.kek_version,
+                "seals": count,
+            },
         )
         return SealingKey(1, AESGCM(key)) if inserted is not None else None
 
@@ -168,19 +198,8 @@ class KeyStore:
         self, session: AsyncSession, resident_id: uuid.UUID, count: int
     ) -> SealingKey | None:
         """Count `count` seals on the resident's sealing key if its budget allows (one UPDATE)."""
-        row = (
-            await session.execute(
-                update(DataKey)
-                .where(
-                    DataKey.resident_id == resident_id,
-                    DataKey.retired_at.is_(None),
-                    DataKey.seals + count <= self._max_seals,
-                )
-                .values(seals=DataKey.seals + count)
-                .returning(DataKey.version, DataKey.wrapped_key, DataKey.kek_version)
-                .execution_options(synchronize_session=False)
-            )
-        ).one_or_none()
+        reservation = {"resident": resident_id, "count": count, "max_seals": self._max_seals}
+        row = (await session.execute(_RESERVE, reservation)).one_or_none()
         if row is None:
             return None
         return SealingKey(row.version, AESGCM(self._unwrap(resident_id, *row)))

@@ -22,7 +22,9 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Text,
+    Uuid,
     any_,
+    bindparam,
     cast,
     func,
     insert,
@@ -33,13 +35,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.db.bulk import unnest
+from bank.db.bulk import Unnest
 from bank.errors import DomainError, ProblemType
 from bank.identity.models import Account
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import Record
 from bank.vault.rules import Refusal
-from bank.vault.sealing import open_sealed, record_aad, seal
+from bank.vault.sealing import open_sealed, record_aad, record_aads, seal_many
 
 Outcome = Literal["stored", "replaced", "unchanged", "refused"]
 OUTCOMES: tuple[Outcome, ...] = ("stored", "replaced", "unchanged", "refused")
@@ -71,6 +73,50 @@ class StoredRecord:
     revision: int
 
 
+_LOCK_RESIDENT = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key", type_=Text()), 0)),
+    select(Account.id)
+    .where(Account.id == bindparam("resident"))
+    .with_for_update(key_share=True)
+    .scalar_subquery(),
+)
+
+# The statements of a push, built once (bank.db.bulk): parameters `resident`, `record_kind`,
+# `pushed_by` (the source client) and the arrays.
+_EXISTING = select(Record.natural_key, Record.sealed, Record.revision).where(
+    Record.resident_id == bindparam("resident"),
+    Record.kind == bindparam("record_kind"),
+    Record.natural_key == any_(cast(bindparam("natural_keys"), ARRAY(Text))),
+)
+_NEW_ROWS = Unnest("rows", natural_key=Text(), day=Date(), sealed=LargeBinary())
+# "raw": run as written with the arrays as parameters (a dict of parameters would make
+# the ORM take it for a bulk insert of one row).
+_INSERT = insert(Record).from_select(
+    ["resident_id", "kind", "natural_key", "day", "sealed", "revision", "source_client"],
+    select(
+        bindparam("resident", type_=Uuid()), bindparam("record_kind", type_=Text()),
+        _NEW_ROWS.c.natural_key, _NEW_ROWS.c.day, _NEW_ROWS.c.sealed, literal(1),
+        bindparam("pushed_by", type_=Text()),
+    ),
+).execution_options(dml_strategy="raw")  # fmt: skip
+_CHANGED_ROWS = Unnest(
+    "rows", natural_key=Text(), day=Date(), sealed=LargeBinary(), revision=Integer()
+)
+_UPDATE = (
+    update(Record)
+    .where(
+        Record.resident_id == bindparam("resident"),
+        Record.kind == bindparam("record_kind"),
+        Record.natural_key == _CHANGED_ROWS.c.natural_key,
+    )
+    .values(
+        day=_CHANGED_ROWS.c.day, sealed=_CHANGED_ROWS.c.sealed, revision=_CHANGED_ROWS.c.revision,
+        source_client=bindparam("pushed_by"), updated_at=func.now(),
+    )
+    .execution_options(synchronize_session=False)
+)  # fmt: skip
+
+
 class ResidentGone(DomainError):
     problem = ProblemType(
         code="account-gone",
@@ -88,14 +134,8 @@ async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUI
     its foreign key. An erasure that starts later waits for this transaction, then removes what
     it wrote.
     """
-    account = (
-        select(Account.id)
-        .where(Account.id == resident_id)
-        .with_for_update(key_share=True)
-        .scalar_subquery()
-    )
-    key = func.hashtextextended(f"{topic}:{resident_id}", 0)
-    row = (await session.execute(select(func.pg_advisory_xact_lock(key), account))).one()
+    lock = {"lock_key": f"{topic}:{resident_id}", "resident": resident_id}
+    row = (await session.execute(_LOCK_RESIDENT, lock)).one()
     return row[1] is not None
 
 
@@ -143,15 +183,11 @@ async def _store_for(
     if not await lock_resident(session, f"records:{kind}", resident_id):
         gone = Refusal("$", "The resident's account was erased; the record was not stored.")
         return {item.index: ItemResult(item.index, "refused", (gone,)) for item in items}
+    where = {"resident": resident_id, "record_kind": kind}
+    natural_keys = [item.natural_key for item in items]
     existing = {
         row.natural_key: row
-        for row in await session.execute(
-            select(Record.natural_key, Record.sealed, Record.revision).where(
-                Record.resident_id == resident_id,
-                Record.kind == kind,
-                Record.natural_key == any_(cast([item.natural_key for item in items], ARRAY(Text))),
-            )
-        )
+        for row in await session.execute(_EXISTING, {**where, "natural_keys": natural_keys})
     }
     opened: dict[int, AESGCM] = await keys.for_opening(session, resident_id) if existing else {}
     outcomes: dict[int, Outcome] = {}
@@ -173,47 +209,26 @@ async def _store_for(
         return _results(outcomes)
     key = await keys.for_sealing(session, resident_id, len(inserts) + len(updates))
 
-    def sealed(item: Incoming) -> bytes:
-        return seal(key, item.payload, _aad(resident_id, kind, item.natural_key, schema_version))
+    def sealed(batch: Sequence[Incoming]) -> list[bytes]:
+        aads = record_aads(resident_id, kind, [item.natural_key for item in batch], schema_version)
+        return seal_many(key, [item.payload for item in batch], aads)
 
+    where["pushed_by"] = source_client
     if inserts:
-        rows = unnest(
-            "rows",
-            natural_key=(Text(), [item.natural_key for item in inserts]),
-            day=(Date(), [item.day for item in inserts]),
-            sealed=(LargeBinary(), [sealed(item) for item in inserts]),
+        rows = _NEW_ROWS.params(
+            natural_key=[item.natural_key for item in inserts],
+            day=[item.day for item in inserts],
+            sealed=sealed(inserts),
         )
-        await session.execute(
-            insert(Record).from_select(
-                ["resident_id", "kind", "natural_key", "day", "sealed", "revision",
-                 "source_client"],
-                select(
-                    literal(resident_id), literal(kind), rows.c.natural_key, rows.c.day,
-                    rows.c.sealed, literal(1), literal(source_client),
-                ),
-            )
-        )  # fmt: skip
+        await session.execute(_INSERT, {**where, **rows})
     if updates:
-        rows = unnest(
-            "rows",
-            natural_key=(Text(), [item.natural_key for item, _ in updates]),
-            day=(Date(), [item.day for item, _ in updates]),
-            sealed=(LargeBinary(), [sealed(item) for item, _ in updates]),
-            revision=(Integer(), [revision for _, revision in updates]),
+        rows = _CHANGED_ROWS.params(
+            natural_key=[item.natural_key for item, _ in updates],
+            day=[item.day for item, _ in updates],
+            sealed=sealed([item for item, _ in updates]),
+            revision=[revision for _, revision in updates],
         )
-        await session.execute(
-            update(Record)
-            .where(
-                Record.resident_id == resident_id,
-                Record.kind == kind,
-                Record.natural_key == rows.c.natural_key,
-            )
-            .values(
-                day=rows.c.day, sealed=rows.c.sealed, revision=rows.c.revision,
-                source_client=source_client, updated_at=func.now(),
-            )
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        await session.execute(_UPDATE, {**where, **rows})
     return _results(outcomes)
 
 

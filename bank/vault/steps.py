@@ -20,6 +20,8 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Text,
+    Uuid,
+    bindparam,
     func,
     insert,
     literal,
@@ -29,13 +31,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.db.bulk import unnest
+from bank.db.bulk import Unnest
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import StepDay, StepDayRevision
 from bank.vault.records import ItemResult, ResidentGone, lock_resident, superseded
 from bank.vault.rules import Refusal
-from bank.vault.rules.steps import StepDayIn, validate_step_day
-from bank.vault.sealing import open_sealed, record_aad, seal
+from bank.vault.rules.steps import PushedStepDay, validate_step_day
+from bank.vault.sealing import open_sealed, record_aad, record_aads, seal_many
 
 KIND = "steps"
 SCHEMA_VERSION = 1
@@ -69,12 +71,45 @@ class _Plan:
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(StepPayload)
 
+# The statements of a push, built once (bank.db.bulk): parameters `resident` and the arrays.
+_WANTED = Unnest("wanted", day=Date(), source=Text())
+_EXISTING = (
+    select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision)
+    .join(_WANTED.table, (StepDay.day == _WANTED.c.day) & (StepDay.source == _WANTED.c.source))
+    .where(StepDay.resident_id == bindparam("resident"))
+)
+_NEW_ROWS = Unnest("rows", day=Date(), source=Text(), sealed=LargeBinary())
+# "raw": run as written with the arrays as parameters (a dict of parameters would make
+# the ORM take it for a bulk insert of one row).
+_INSERT = insert(StepDay).from_select(
+    ["resident_id", "day", "source", "sealed", "revision"],
+    select(
+        bindparam("resident", type_=Uuid()), _NEW_ROWS.c.day, _NEW_ROWS.c.source,
+        _NEW_ROWS.c.sealed, literal(1),
+    ),
+).execution_options(dml_strategy="raw")  # fmt: skip
+_CHANGED_ROWS = Unnest("rows", day=Date(), source=Text(), sealed=LargeBinary(), revision=Integer())
+_UPDATE = (
+    update(StepDay)
+    .where(
+        StepDay.resident_id == bindparam("resident"),
+        StepDay.day == _CHANGED_ROWS.c.day,
+        StepDay.source == _CHANGED_ROWS.c.source,
+    )
+    .values(sealed=_CHANGED_ROWS.c.sealed, revision=_CHANGED_ROWS.c.revision, updated_at=func.now())
+    .execution_options(synchronize_session=False)
+)
+
+
+def _natural_key(day: date, source: str) -> str:
+    return f"{day.isoformat()}|{source}"
+
 
 def _aad(resident_id: uuid.UUID, day: date, source: str) -> bytes:
-    return record_aad(resident_id, KIND, f"{day.isoformat()}|{source}", SCHEMA_VERSION)
+    return record_aad(resident_id, KIND, _natural_key(day, source), SCHEMA_VERSION)
 
 
-def _payload(item: StepDayIn) -> StepPayload:
+def _payload(item: PushedStepDay) -> StepPayload:
     hourly = tuple(item.hourly) if item.hourly is not None else None
     return StepPayload(
         steps=item.steps, hourly=hourly, method=item.method, device_id=item.device_id
@@ -85,7 +120,7 @@ async def ingest_step_days(
     session: AsyncSession,
     keys: KeyStore,
     resident_id: uuid.UUID,
-    items: Sequence[StepDayIn],
+    items: Sequence[PushedStepDay],
     *,
     today: date,
 ) -> list[ItemResult]:
@@ -119,16 +154,8 @@ async def _plan(
     valid: dict[tuple[date, str], tuple[int, StepPayload]],
     results: dict[int, ItemResult],
 ) -> _Plan:
-    wanted = unnest(
-        "wanted", day=(Date(), [day for day, _ in valid]), source=(Text(), [s for _, s in valid])
-    )
-    existing = (
-        await session.execute(
-            select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision)
-            .join(wanted, (StepDay.day == wanted.c.day) & (StepDay.source == wanted.c.source))
-            .where(StepDay.resident_id == resident_id)
-        )
-    ).all()
+    wanted = _WANTED.params(day=[day for day, _ in valid], source=[source for _, source in valid])
+    existing = (await session.execute(_EXISTING, {"resident": resident_id, **wanted})).all()
     opened: dict[int, AESGCM] = await keys.for_opening(session, resident_id) if existing else {}
     plan = _Plan()
     found = {(row.day, row.source): row for row in existing}
@@ -163,43 +190,28 @@ async def _write(
         return
     key = await keys.for_sealing(session, resident_id, count)
 
-    def sealed(day: date, source: str) -> bytes:
-        payload = valid[(day, source)][1]
-        return seal(key, _ENCODER.encode(payload), _aad(resident_id, day, source))
+    def sealed(natural_keys: Sequence[tuple[date, str]]) -> list[bytes]:
+        plaintexts = [_ENCODER.encode(valid[natural_key][1]) for natural_key in natural_keys]
+        keys_text = [_natural_key(day, source) for day, source in natural_keys]
+        return seal_many(key, plaintexts, record_aads(resident_id, KIND, keys_text, SCHEMA_VERSION))
 
     if plan.inserts:
-        rows = unnest(
-            "rows",
-            day=(Date(), [day for day, _ in plan.inserts]),
-            source=(Text(), [source for _, source in plan.inserts]),
-            sealed=(LargeBinary(), [sealed(day, source) for day, source in plan.inserts]),
+        rows = _NEW_ROWS.params(
+            day=[day for day, _ in plan.inserts],
+            source=[source for _, source in plan.inserts],
+            sealed=sealed(plan.inserts),
         )
-        await session.execute(
-            insert(StepDay).from_select(
-                ["resident_id", "day", "source", "sealed", "revision"],
-                select(literal(resident_id), rows.c.day, rows.c.source, rows.c.sealed, literal(1)),
-            )
-        )
+        await session.execute(_INSERT, {"resident": resident_id, **rows})
     if plan.revisions:
         await session.execute(insert(StepDayRevision), plan.revisions)
     if plan.updates:
-        rows = unnest(
-            "rows",
-            day=(Date(), [day for day, _, _ in plan.updates]),
-            source=(Text(), [source for _, source, _ in plan.updates]),
-            sealed=(LargeBinary(), [sealed(day, source) for day, source, _ in plan.updates]),
-            revision=(Integer(), [revision for _, _, revision in plan.updates]),
+        rows = _CHANGED_ROWS.params(
+            day=[day for day, _, _ in plan.updates],
+            source=[source for _, source, _ in plan.updates],
+            sealed=sealed([(day, source) for day, source, _ in plan.updates]),
+            revision=[revision for _, _, revision in plan.updates],
         )
-        await session.execute(
-            update(StepDay)
-            .where(
-                StepDay.resident_id == resident_id,
-                StepDay.day == rows.c.day,
-                StepDay.source == rows.c.source,
-            )
-            .values(sealed=rows.c.sealed, revision=rows.c.revision, updated_at=func.now())
-            .execution_options(synchronize_session=False)
-        )
+        await session.execute(_UPDATE, {"resident": resident_id, **rows})
 
 
 async def read_step_days(

@@ -10,9 +10,19 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from bank.app import create_app
+from bank.settings import Settings
+from tests.bank.probe_routes import PROBE_TABLE_DDL, ProbeController
 from tests.bank.test_problems import assert_problem
+from tests.conftest import serve
 
 Client = httpx.AsyncClient
+
+# Every connection the app opened to this database (its engine names itself "bank").
+TERMINATE_THE_APPS_CONNECTIONS = """
+    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'bank' AND pid <> pg_backend_pid()
+"""
 
 
 async def _notes(connection: AsyncConnection) -> list[str]:
@@ -99,3 +109,42 @@ async def test_concurrent_requests_each_commit_their_own_work(
     assert [r.status_code for r in responses] == [201] * 8
     async with engine.connect() as connection:
         assert sorted(await _notes(connection)) == sorted(f"n{i}" for i in range(8))
+
+
+@pytest.mark.committing
+async def test_after_the_server_drops_every_pooled_connection_only_one_request_fails(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    # The app's own engine, configured as in production (no pre-ping): a dropped connection
+    # fails the one request on it, and the disconnect discards the pool's other stale ones.
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP TABLE IF EXISTS probe_notes"))
+        await connection.execute(text(PROBE_TABLE_DDL.format(temporary="")))
+    app = create_app(settings)
+    app.register(ProbeController)
+    try:
+        async with serve(app) as client:
+            warm = await asyncio.gather(
+                *(client.post("/v1/test/notes", json={"note": f"warm{i}"}) for i in range(4))
+            )
+            assert [r.status_code for r in warm] == [201] * 4
+            async with engine.connect() as admin:
+                dropped = await admin.scalar(text(TERMINATE_THE_APPS_CONNECTIONS))
+                await admin.commit()
+            assert dropped >= 2  # several pooled connections, all of them gone
+            first = await client.post("/v1/test/notes", json={"note": "first"})
+            if first.status_code != 201:
+                assert_problem(first, 503, "service-unavailable")
+                assert first.headers["retry-after"].isdigit()
+            later = [
+                (await client.post("/v1/test/notes", json={"note": f"later{i}"})).status_code
+                for i in range(4)
+            ]
+            assert later == [201] * 4
+        async with engine.connect() as connection:
+            notes = set(await _notes(connection))
+        assert {f"later{i}" for i in range(4)} <= notes
+        assert ("first" in notes) == (first.status_code == 201)
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP TABLE probe_notes"))

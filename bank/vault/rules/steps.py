@@ -9,10 +9,10 @@ the unusual belongs to the points rules.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
 from bank.vault.rules import Refusal
 
@@ -22,7 +22,23 @@ MAX_STEPS_PER_DAY = 100_000
 MAX_STEPS_PER_HOUR = 20_000
 OLDEST_DAY = timedelta(days=5 * 366)  # phones keep about five years of history
 MAX_DEVICE_ID = 128
-_PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
+
+
+class PushedStepDay(Protocol):
+    """What the rules read of a pushed day: the API's request items have it, as has StepDayIn."""
+
+    @property
+    def day(self) -> date: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def hourly(self) -> Sequence[int] | None: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def device_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +51,7 @@ class StepDayIn:
     device_id: str | None
 
 
-def validate_step_day(item: StepDayIn, *, today: date, path: str) -> list[Refusal]:
+def validate_step_day(item: PushedStepDay, *, today: date, path: str) -> list[Refusal]:
     """`today` is the city's local date: a day after it has not happened yet."""
     refusals: list[Refusal] = []
     if item.day > today:
@@ -54,9 +70,7 @@ def validate_step_day(item: StepDayIn, *, today: date, path: str) -> list[Refusa
         )
     if item.method not in METHODS:
         refusals.append(Refusal(f"{path}.method", "method must be automatic or manual."))
-    if item.device_id is not None and (
-        not 1 <= len(item.device_id) <= MAX_DEVICE_ID or not set(item.device_id) <= _PRINTABLE
-    ):
+    if item.device_id is not None and not _is_device_id(item.device_id):
         refusals.append(
             Refusal(
                 f"{path}.device_id",
@@ -66,10 +80,16 @@ def validate_step_day(item: StepDayIn, *, today: date, path: str) -> list[Refusa
     return refusals
 
 
+def _is_device_id(device_id: str) -> bool:
+    # Printable ASCII: U+0020-U+007E (isprintable refuses tabs, newlines and other controls).
+    return 1 <= len(device_id) <= MAX_DEVICE_ID and device_id.isascii() and device_id.isprintable()
+
+
 def _hourly(hourly: Sequence[int], steps: int, path: str) -> list[Refusal]:
     if len(hourly) != 24:
         return [Refusal(path, "hourly must have exactly 24 counts (00:00-01:00 first).")]
-    if any(not 0 <= count <= MAX_STEPS_PER_HOUR for count in hourly):
+    # min/max rather than a per-count test: a year's push checks 8,760 counts on the hot path.
+    if min(hourly) < 0 or max(hourly) > MAX_STEPS_PER_HOUR:
         return [Refusal(path, f"Each hourly count must be between 0 and {MAX_STEPS_PER_HOUR:,}.")]
     if sum(hourly) != steps:
         return [Refusal(path, "The hourly counts must add up to steps.")]
