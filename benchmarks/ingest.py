@@ -1,12 +1,32 @@
-"""End-to-end ingestion of a year of daily steps for many residents, against asyncpg COPY.
+"""End-to-end HTTP ingestion of a year of daily steps for many residents, against asyncpg COPY.
 
 Each resident pushes 365 days (with 24 hourly counts) in one `POST /v1/me/steps/` through the
-whole stack, driven in-process through the ASGI interface, one request at a time: bearer token
-validation (signature, client standing, revocation and the live session its `sid` names), JSON
-decoding, validation, the resident lock, the idempotency read, envelope encryption under the
-resident's data key (created on this first push), the insert and the commit, into a real
-PostgreSQL. Two residents warm up first and are not counted. The request bodies are encoded
-outside the timed section.
+whole stack: bearer token validation (signature, client standing, revocation and the live
+session its `sid` names), JSON decoding, validation, the resident lock, the idempotency read,
+envelope encryption under the resident's data key (created on this first push), the insert and
+the commit, into a real PostgreSQL. The request bodies are encoded outside the timed section.
+
+By default (the figure the issue's target is about): `bank serve --workers N` runs in a
+subprocess against the benchmark's database and keys, N the machine's cores (`--workers`), and
+C clients (`--concurrency C`, default 2N) push the residents' years concurrently over real
+HTTP, each batch on a new TCP connection (as each resident's phone would; written with h11, a
+lighter client than httpx, since it shares the machine with the server), max(2, C) residents
+warming up first. The ingest time is the wall time from the first timed request to the last
+answer. Memory is the server processes' resident set (supervisor and workers, summed), sampled
+during the run: after the warm-up, at the end, its peak, and its least-squares growth per batch
+over the last three quarters; CPU is the seconds the server processes and this client used
+while the timed batches ran.
+
+`--in-process` drives the app through the ASGI interface in this process instead, one request
+at a time (two residents warm up), which shows the cost of one batch without concurrency, and
+adds what needs the server's own heap:
+- the resident set after each batch: at a quarter and at the end, and its least-squares growth
+  per batch over the last three quarters (peak RSS alone would hide a slow leak under the peak
+  of the first batches);
+- then, untimed, a few more residents' batches under tracemalloc: the Python heap kept per
+  batch after a garbage collection (a leak) and the heap one batch needs while it runs;
+- and, untimed in the ratio, a few residents pushing the same year again: every item is
+  `unchanged` (the idempotency path: read, open and compare, write nothing).
 
 Baseline, measured in the same run: asyncpg's COPY writing exactly the rows the ingest stored
 (read back, already encrypted) into an empty copy of the table, in one statement: `LIKE
@@ -14,32 +34,12 @@ step_days INCLUDING ALL` plus its foreign key to accounts (LIKE leaves foreign k
 the ingest pays that check on every row). The COPY is timed three times (the median counts)
 and the copy is then compared with the stored rows (EXCEPT ALL both ways). Ratio = COPY time /
 ingest time (the issue's target is >= 0.25 on a 2-core machine). `ratio_without_fk` is the
-same against a COPY into a table without the foreign key: the bare write.
-
-Memory, "flat in the number of batches":
-- the resident set after each batch: at a quarter and at the end, and its least-squares growth
-  per batch over the last three quarters (peak RSS alone would hide a slow leak under the peak
-  of the first batches);
-- then, untimed, a few more residents' batches under tracemalloc: the Python heap kept per
-  batch after a garbage collection (a leak) and the heap one batch needs while it runs.
-Both are taken before the COPY baseline, which holds every stored row in memory.
-
-Afterwards, also untimed in the ratio, a few residents push the same year again: every item is
-`unchanged` (the idempotency path: read, open and compare, write nothing).
+same against a COPY into a table without the foreign key: the bare write. The memory figures
+are taken before the COPY baseline, which holds every stored row in memory.
 
 Database: as benchmarks/support.py's `scratch_database` describes. Prints one JSON line, last.
 
-With `--server N`, the same batches go over real HTTP instead: `bank serve --workers N` runs in
-a subprocess against the same database and keys, and C clients (`--concurrency C`, default 2N;
-one keep-alive connection each) push the residents' years concurrently, max(2, C) residents
-warming up first. The ingest time is then the wall time from the first timed request to the
-last answer (the bodies are encoded before), the ratio the same COPY baseline over it; memory is
-the server processes' resident set (supervisor and workers, summed, sampled during the run),
-and CPU the seconds the server processes and this client used while the timed batches ran. No
-tracemalloc and no replays in this mode (they measure this process's heap and path, not the
-server's).
-
-    python benchmarks/ingest.py [--quick] [--server N [--concurrency C]]
+    python benchmarks/ingest.py [--quick] [--in-process | --workers N [--concurrency C]]
 """
 
 # ruff: noqa: E402 - the sys.path repair below has to run before any other import.
@@ -89,6 +89,7 @@ from benchmarks.support import (
     peak_rss_mb,
     percentile,
     push_steps,
+    push_steps_over_tcp,
     register_resident_app,
     resident_tokens,
     reused_database,
@@ -251,6 +252,7 @@ async def _measure(settings: Settings, residents: int, traced: int) -> dict[str,
         raise SystemExit(f"expected {records} stored rows, found {copied}")
     return {
         "name": "ingest",
+        "mode": "in-process",
         "metric": "records_per_second",
         "value": round(records / ingest_seconds, 1),
         "unit": "records/s",
@@ -281,44 +283,48 @@ async def _measure(settings: Settings, residents: int, traced: int) -> dict[str,
     }
 
 
-async def _sample_rss(pid: int, peak: list[float], interval_s: float = 0.1) -> None:
-    """Keep peak[0] at the largest summed resident set of `pid`'s process tree seen."""
+async def _sample_rss(
+    pid: int, done: list[float], samples: list[tuple[int, float]], interval_s: float = 0.1
+) -> None:
+    """Append (batches done, summed resident set of `pid`'s process tree) every interval."""
     while True:
-        peak[0] = max(peak[0], await asyncio.to_thread(tree_rss_mb, pid))
+        samples.append((len(done), await asyncio.to_thread(tree_rss_mb, pid)))
         await asyncio.sleep(interval_s)
 
 
+def _growth_per_batch(samples: Sequence[tuple[int, float]], batches: int) -> float:
+    """Least-squares MiB per batch over the samples of the last three quarters of the run."""
+    settled = [(done, rss) for done, rss in samples if done >= batches // 4]
+    if len({done for done, _ in settled}) < 2:
+        return 0.0
+    return statistics.linear_regression(*zip(*settled, strict=True)).slope
+
+
 async def _push_all(
-    base_url: str, concurrency: int, work: Sequence[tuple[str, bytes]]
+    address: tuple[str, int],
+    concurrency: int,
+    work: Sequence[tuple[str, bytes]],
+    timings: list[float] | None = None,
 ) -> tuple[list[float], float]:
     """Every (token, body) in `work`, by `concurrency` clients taking the next one as they
-    finish; each batch's seconds and the wall time of the whole.
+    finish; each batch's seconds (appended to `timings` as they come) and the wall time.
 
     Each batch comes on a connection of its own, as each resident's phone would: a few
     long-lived keep-alive connections would all be accepted by one uvicorn worker as often as
     not (the workers share the listening socket), leaving the other worker idle.
     """
     pending = iter(work)  # shared: each client takes the next batch (no await between)
-    timings: list[float] = []
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+    timings = [] if timings is None else timings
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop() -> None:
         for token, body in pending:
-            timings.append(await _push(client, token, body))
+            timings.append(await push_steps_over_tcp(address, token, body, expect=DAYS))
 
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120)
-            )
-            for _ in range(concurrency)
-        ]
-        started = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for client in clients:
-                group.create_task(client_loop(client))
-        wall = time.perf_counter() - started
-    return timings, wall
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(client_loop())
+    return timings, time.perf_counter() - started
 
 
 async def _measure_server(
@@ -339,13 +345,16 @@ async def _measure_server(
         warmup_work = [(tokens[r], _body(seed, end)) for seed, r in enumerate(warmup)]
         timed_work = [(tokens[r], _body(seed, end)) for seed, r in enumerate(timed, warmups)]
         async with served_app(settings, scratch, workers) as (base_url, pid):
-            await _push_all(base_url, concurrency, warmup_work)
+            served = httpx.URL(base_url)
+            address = (served.host, served.port or 80)
+            await _push_all(address, concurrency, warmup_work)
             rss_after_warmup = tree_rss_mb(pid)
-            peak = [rss_after_warmup]
-            sampler = asyncio.create_task(_sample_rss(pid, peak))
+            timings: list[float] = []
+            samples = [(0, rss_after_warmup)]
+            sampler = asyncio.create_task(_sample_rss(pid, timings, samples))
             server_cpu, client_cpu = tree_cpu_s(pid), time.process_time()
             try:
-                timings, wall = await _push_all(base_url, concurrency, timed_work)
+                _, wall = await _push_all(address, concurrency, timed_work, timings)
             finally:
                 sampler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -353,6 +362,7 @@ async def _measure_server(
             client_cpu = time.process_time() - client_cpu
             server_cpu = {p: s - server_cpu.get(p, 0.0) for p, s in tree_cpu_s(pid).items()}
             rss_end = tree_rss_mb(pid)
+            samples.append((len(timings), rss_end))
         del warmup_work, timed_work
         copy_seconds, bare_copy_seconds, copied = await _copy_baseline(
             engine, [r.id for r in timed]
@@ -392,23 +402,26 @@ async def _measure_server(
         "client_cpu_s": round(client_cpu, 2),
         "server_rss_mb_after_warmup": round(rss_after_warmup, 1),
         "server_rss_mb_end": round(rss_end, 1),
-        "server_peak_rss_mb": round(peak[0], 1),
+        "server_peak_rss_mb": round(max(rss for _, rss in samples), 1),
+        "server_rss_growth_kib_per_batch": round(_growth_per_batch(samples, residents) * 1024, 1),
     }
 
 
 async def main(
-    quick: bool, server: int | None = None, concurrency: int | None = None
+    quick: bool, in_process: bool = False, workers: int = 2, concurrency: int | None = None
 ) -> dict[str, Any]:
     residents = 20 if quick else 500
     traced = 6 if quick else 15
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as scratch:
         async with scratch_database(Path(scratch), "bench_ingest") as (url, origin):
             settings = bench_settings(url, origin, Path(scratch))
-            if server is None:
+            if in_process:
                 figures = await _measure(settings, residents, traced)
             else:
-                clients = concurrency or 2 * server
-                figures = await _measure_server(settings, Path(scratch), residents, server, clients)
+                clients = concurrency or 2 * workers
+                figures = await _measure_server(
+                    settings, Path(scratch), residents, workers, clients
+                )
     figures["database"] = origin
     return figures
 
@@ -417,19 +430,26 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="finish in well under a minute")
     parser.add_argument(
-        "--server",
-        type=int,
-        metavar="N",
-        help="push over HTTP to `bank serve --workers N` in a subprocess (default: in-process)",
+        "--in-process",
+        action="store_true",
+        help="drive the app in this process through ASGI, one request at a time",
     )
     parser.add_argument(
-        "--concurrency", type=int, metavar="C", help="concurrent clients with --server (2N)"
+        "--workers",
+        type=int,
+        metavar="N",
+        default=os.cpu_count() or 2,
+        help="`bank serve --workers N` (default: the machine's cores)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, metavar="C", help="concurrent clients (default: 2N)"
     )
     arguments = parser.parse_args()
-    if arguments.server is not None and arguments.server < 1:
-        parser.error("--server needs at least 1 worker")
-    if arguments.concurrency is not None and (
-        arguments.server is None or arguments.concurrency < 1
-    ):
-        parser.error("--concurrency needs --server and at least 1 client")
-    print(json.dumps(asyncio.run(main(arguments.quick, arguments.server, arguments.concurrency))))
+    if arguments.workers < 1:
+        parser.error("--workers needs at least 1 worker")
+    if arguments.concurrency is not None and arguments.concurrency < 1:
+        parser.error("--concurrency needs at least 1 client")
+    if arguments.in_process and arguments.concurrency is not None:
+        parser.error("--concurrency is for the served mode, not --in-process")
+    figures = main(arguments.quick, arguments.in_process, arguments.workers, arguments.concurrency)
+    print(json.dumps(asyncio.run(figures)))
