@@ -101,14 +101,19 @@ class KeyStore:
         self._max_seals = max_seals
 
     async def for_sealing(
-        self, session: AsyncSession, resident_id: uuid.UUID, count: int
+        self, session: AsyncSession, resident_id: uuid.UUID, count: int, *, has_key: bool = True
     ) -> SealingKey:
         """A key with `count` seals reserved for this resident (a new one on first use or when
-        the current one's budget is spent)."""
+        the current one's budget is spent). `has_key=False` (the caller saw no key) tries the
+        first key before a reservation; either order is correct whatever the caller saw."""
+        if not has_key:
+            first = await self._first_key(session, resident_id, count)
+            if first is not None:
+                return first
         reserved = await self._reserve(session, resident_id, count)
         if reserved is not None:
             return reserved
-        first = await self._first_key(session, resident_id, count)
+        first = await self._first_key(session, resident_id, count) if has_key else None
         return first or await self._new_key(session, resident_id, count)
 
     async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> dict[int, AESGCM]:

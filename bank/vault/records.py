@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bank.db.bulk import Unnest
 from bank.errors import DomainError, ProblemType
 from bank.identity.models import Account
-from bank.vault.keystore import KeyErased, KeyStore
+from bank.vault.keystore import DataKey, KeyErased, KeyStore
 from bank.vault.models import Record
 from bank.vault.rules import Refusal
 from bank.vault.sealing import open_sealed, record_aad, record_aads, seal_many
@@ -79,6 +79,7 @@ _LOCK_RESIDENT = select(
     .where(Account.id == bindparam("resident"))
     .with_for_update(key_share=True)
     .scalar_subquery(),
+    select(DataKey.version).where(DataKey.resident_id == bindparam("resident")).exists(),
 )
 
 # The statements of a push, built once (bank.db.bulk): parameters `resident`, `record_kind`,
@@ -126,17 +127,25 @@ class ResidentGone(DomainError):
     )
 
 
-async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUID) -> bool:
+@dataclass(frozen=True)
+class ResidentLock:
+    account_exists: bool
+    # Whether the resident had a data key when the lock was taken: a first push then creates
+    # one straight away instead of first trying to reserve seals on none (KeyStore.for_sealing).
+    has_data_key: bool
+
+
+async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUID) -> ResidentLock:
     """Serialise this transaction's writes of `topic` for one resident (an advisory lock) and
     hold the resident's account against erasure until commit (FOR KEY SHARE), in one round trip.
 
-    False when the account is gone: an erasure committed first, and writing would only break
-    its foreign key. An erasure that starts later waits for this transaction, then removes what
-    it wrote.
+    `account_exists` is false when the account is gone: an erasure committed first, and writing
+    would only break its foreign key. An erasure that starts later waits for this transaction,
+    then removes what it wrote.
     """
     lock = {"lock_key": f"{topic}:{resident_id}", "resident": resident_id}
     row = (await session.execute(_LOCK_RESIDENT, lock)).one()
-    return row[1] is not None
+    return ResidentLock(account_exists=row[1] is not None, has_data_key=bool(row[2]))
 
 
 def superseded(keys: Sequence[object]) -> set[int]:
@@ -180,7 +189,8 @@ async def _store_for(
     source_client: str,
     items: list[Incoming],
 ) -> dict[int, ItemResult]:
-    if not await lock_resident(session, f"records:{kind}", resident_id):
+    lock = await lock_resident(session, f"records:{kind}", resident_id)
+    if not lock.account_exists:
         gone = Refusal("$", "The resident's account was erased; the record was not stored.")
         return {item.index: ItemResult(item.index, "refused", (gone,)) for item in items}
     where = {"resident": resident_id, "record_kind": kind}
@@ -207,7 +217,9 @@ async def _store_for(
         updates.append((item, row.revision + 1))
     if not inserts and not updates:
         return _results(outcomes)
-    key = await keys.for_sealing(session, resident_id, len(inserts) + len(updates))
+    key = await keys.for_sealing(
+        session, resident_id, len(inserts) + len(updates), has_key=lock.has_data_key
+    )
 
     def sealed(batch: Sequence[Incoming]) -> list[bytes]:
         aads = record_aads(resident_id, kind, [item.natural_key for item in batch], schema_version)

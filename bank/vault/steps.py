@@ -140,10 +140,11 @@ async def ingest_step_days(
         else:
             valid[(item.day, item.platform)] = (index, _payload(item))
     if valid:
-        if not await lock_resident(session, "steps", resident_id):
+        lock = await lock_resident(session, "steps", resident_id)
+        if not lock.account_exists:
             raise ResidentGone("The account no longer exists.")
         plan = await _plan(session, keys, resident_id, valid, results)
-        await _write(session, keys, resident_id, plan, valid)
+        await _write(session, keys, resident_id, plan, valid, has_key=lock.has_data_key)
     return [results[index] for index in range(len(items))]
 
 
@@ -184,11 +185,13 @@ async def _write(
     resident_id: uuid.UUID,
     plan: _Plan,
     valid: dict[tuple[date, str], tuple[int, StepPayload]],
+    *,
+    has_key: bool,
 ) -> None:
     count = len(plan.inserts) + len(plan.updates)
     if count == 0:
         return
-    key = await keys.for_sealing(session, resident_id, count)
+    key = await keys.for_sealing(session, resident_id, count, has_key=has_key)
 
     def sealed(natural_keys: Sequence[tuple[date, str]]) -> list[bytes]:
         plaintexts = [_ENCODER.encode(valid[natural_key][1]) for natural_key in natural_keys]

@@ -18,7 +18,7 @@ from bank.crypto.local_provider import LocalKeyProvider
 from bank.identity.models import Account
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import StepDay
-from bank.vault.records import ResidentGone
+from bank.vault.records import ResidentGone, ResidentLock, lock_resident
 from bank.vault.rules.steps import StepDayIn
 from bank.vault.steps import ingest_step_days
 from tests.bank.test_problems import assert_problem
@@ -37,6 +37,17 @@ async def test_a_push_for_an_account_that_is_gone_writes_nothing(
     assert await db_session.scalar(select(func.count()).select_from(DataKey).where(
         DataKey.resident_id == nobody
     )) == 0  # fmt: skip
+
+
+async def test_the_lock_tells_whether_the_account_and_its_data_key_exist(
+    db_session: AsyncSession, residents: Residents, tmp_path: Path
+) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    resident = await residents.new()
+    assert await lock_resident(db_session, "steps", resident.id) == ResidentLock(True, False)
+    await keys.for_sealing(db_session, resident.id, 1, has_key=False)
+    assert await lock_resident(db_session, "steps", resident.id) == ResidentLock(True, True)
+    assert await lock_resident(db_session, "steps", uuid.uuid4()) == ResidentLock(False, False)
 
 
 async def test_a_push_waiting_on_an_erasure_gets_401_and_leaves_nothing(

@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.vault.keystore import DataKey, KeyErased, KeyStore
-from bank.vault.sealing import RecordDoesNotOpen, open_sealed, record_aad, seal
+from bank.vault.sealing import (
+    RecordDoesNotOpen,
+    open_sealed,
+    record_aad,
+    record_aads,
+    seal,
+    seal_many,
+)
 
 
 @pytest.fixture
@@ -119,14 +126,56 @@ async def test_destroyed_keys_cannot_open_anything(
         await keystore.for_opening(db_session, resident)
 
 
+async def test_a_caller_that_saw_no_key_still_gets_the_existing_one_or_the_next(
+    db_session: AsyncSession, keystore: KeyStore
+) -> None:
+    # `has_key=False` is what a push saw when it took its lock; a key made since must be used.
+    resident = uuid.uuid4()
+    first = await keystore.for_sealing(db_session, resident, 4, has_key=False)
+    again = await keystore.for_sealing(db_session, resident, 4, has_key=False)
+    spent = await keystore.for_sealing(db_session, resident, 4, has_key=False)  # 12 > 10
+    assert (first.version, again.version, spent.version) == (1, 1, 2)
+    seals = {
+        row.version: row.seals
+        for row in await db_session.scalars(select(DataKey).where(DataKey.resident_id == resident))
+    }
+    assert seals == {1: 8, 2: 4}
+
+
+@settings(max_examples=30, deadline=None)
+@given(plaintexts=st.lists(st.binary(max_size=120), max_size=20))
+def test_a_batch_seals_like_one_at_a_time_with_a_fresh_nonce_each(plaintexts: list[bytes]) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from bank.vault.keystore import SealingKey
+
+    resident = uuid.uuid4()
+    key = SealingKey(3, AESGCM(AESGCM.generate_key(bit_length=256)))
+    natural_keys = [f"2026-11-{n:02d}|healthkit" for n in range(1, len(plaintexts) + 1)]
+    aads = record_aads(resident, "steps", natural_keys, 1)
+    assert aads == [record_aad(resident, "steps", k, 1) for k in natural_keys]
+    sealed = seal_many(key, plaintexts, aads)
+    opened = {3: key.aead}
+    assert [open_sealed(opened, s, aad) for s, aad in zip(sealed, aads, strict=True)] == plaintexts
+    assert len({s[5:17] for s in sealed}) == len(sealed)  # the nonces after the 5-byte header
+    for index in range(1, len(sealed)):  # a record does not open in its neighbour's place
+        with pytest.raises(RecordDoesNotOpen):
+            open_sealed(opened, sealed[index], aads[index - 1])
+    with pytest.raises(ValueError, match="one associated data per plaintext"):
+        seal_many(key, [*plaintexts, b"x"], aads)
+
+
 @pytest.mark.committing
-async def test_concurrent_first_seals_share_one_key(engine: AsyncEngine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("seen_a_key", [True, False])
+async def test_concurrent_first_seals_share_one_key(
+    engine: AsyncEngine, tmp_path: Path, seen_a_key: bool
+) -> None:
     keystore = KeyStore(LocalKeyProvider(tmp_path / "vault"))
     resident = uuid.uuid4()
 
     async def first_push() -> int:
         async with AsyncSession(engine) as session, session.begin():
-            return (await keystore.for_sealing(session, resident, 3)).version
+            return (await keystore.for_sealing(session, resident, 3, has_key=seen_a_key)).version
 
     versions = await asyncio.gather(*(first_push() for _ in range(4)))
     assert versions == [1, 1, 1, 1]

@@ -1159,8 +1159,10 @@ async def test_a_database_failure_mid_batch_is_503_and_leaves_nothing(
     if moment == "after_the_key_is_made":
         real_for_sealing = keystore.for_sealing
 
-        async def for_sealing(session: AsyncSession, resident_id: Any, count: int) -> Any:
-            key = await real_for_sealing(session, resident_id, count)
+        async def for_sealing(
+            session: AsyncSession, resident_id: Any, count: int, **options: Any
+        ) -> Any:
+            key = await real_for_sealing(session, resident_id, count, **options)
             await _terminate(engine, session)
             return key
 
