@@ -244,7 +244,7 @@ def _start_serve(
         **os.environ,
         "BANK_DATABASE_URL": settings.async_database_url().render_as_string(hide_password=False),
         "BANK_DATA_DIR": str(settings.data_dir),
-        "BANK_LOG_LEVEL": "WARNING",
+        "BANK_LOG_LEVEL": "INFO",  # as in production: one http.request line per request
         "PROMETHEUS_MULTIPROC_DIR": str(scratch / f"prometheus-{port}"),
     }
     command = [sys.executable, "-m", "bank.cli", "serve", "--workers", str(workers)]
