@@ -402,6 +402,7 @@ class Accounts:
         await enqueue_mail(
             self._session,
             self._secrets,
+            account_id=account.id,
             template=template,
             language=account.language,
             recipient=self._secrets.open_email(account.id, account.email_sealed),

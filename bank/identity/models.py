@@ -78,6 +78,10 @@ class OutboxEmail(Base):
     __tablename__ = "email_outbox"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Erasing the account deletes its unsent mail (the address and codes are personal data).
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     template: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(Text)
     recipient_sealed: Mapped[bytes] = mapped_column(LargeBinary)

@@ -33,6 +33,7 @@ async def enqueue_mail(
     session: AsyncSession,
     secrets: AccountSecrets,
     *,
+    account_id: uuid.UUID,
     template: str,
     language: str,
     recipient: str,
@@ -42,6 +43,7 @@ async def enqueue_mail(
     session.add(
         OutboxEmail(
             id=mail_id,
+            account_id=account_id,
             template=template,
             language=language,
             recipient_sealed=secrets.seal(recipient.encode(), aad=f"outbox-to:{mail_id}"),

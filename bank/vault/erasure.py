@@ -3,8 +3,8 @@
 Destroying the key is what reaches every copy: replicas, backups, dumps of the records
 database all still hold ciphertexts, and none of them can be opened again, because the key
 store is backed up separately with a short retention (docs/vault.md). Deleting the account
-cascades to its records, link rows (blind indexes), sessions and token families, so every
-token stops working at its next use. What remains is a receipt with a timestamp.
+cascades to its records, link rows (blind indexes), sessions, token families and unsent mail,
+so every token stops working at its next use. What remains is a receipt with a timestamp.
 """
 
 from __future__ import annotations

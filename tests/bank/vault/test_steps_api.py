@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 import bank.vault.steps as vault_steps
 from bank.auth.models import TokenFamily
 from bank.auth.principals import PrincipalType
-from bank.identity.models import Account
+from bank.identity.models import Account, OutboxEmail
+from bank.identity.outbox import enqueue_mail
 from bank.settings import Settings
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt, StepDay, StepDayRevision
@@ -953,13 +954,27 @@ async def test_a_wrong_password_erases_nothing(
 
 
 async def test_erasure_destroys_keys_and_rows_and_ends_every_token(
-    client: Client, residents: Residents, connection: AsyncConnection, today: date
+    client: Client,
+    residents: Residents,
+    connection: AsyncConnection,
+    db_session: AsyncSession,
+    app: Litestar,
+    today: date,
 ) -> None:
     resident, bystander = await residents.new(), await residents.new()
     day = today - timedelta(days=1)
     for who in (resident, bystander):
         await push_ok(client, who, [item(day, 100), item(day, 200, "tracker")])
         await push_ok(client, who, [item(day, 150)])  # one revision
+        await enqueue_mail(  # unsent mail holds the address and a code
+            db_session,
+            app.state.account_secrets,
+            account_id=who.id,
+            template="reset",
+            language="ja",
+            recipient=who.email,
+            payload={"code": "123456"},
+        )
     reader = resident.headers("records:read")  # another token of the same session
     response = await client.post(
         ERASURE, json={"password": resident.password}, headers=resident.headers("account")
@@ -977,6 +992,10 @@ async def test_erasure_destroys_keys_and_rows_and_ends_every_token(
     assert await connection.scalar(select(Account.id).where(Account.id == resident.id)) is None
     families = select(TokenFamily.id).where(TokenFamily.account_id == resident.id)
     assert (await connection.execute(families)).all() == []
+    mail = select(OutboxEmail.account_id).where(
+        OutboxEmail.account_id.in_([resident.id, bystander.id])
+    )
+    assert list((await connection.execute(mail)).scalars()) == [bystander.id]
     row = (
         await connection.execute(
             text("SELECT r::text AS whole, r.* FROM erasure_receipts r WHERE id = :id"),
