@@ -106,15 +106,13 @@ class KeyStore:
         """A key with `count` seals reserved for this resident (a new one on first use or when
         the current one's budget is spent). `has_key=False` (the caller saw no key) tries the
         first key before a reservation; either order is correct whatever the caller saw."""
-        if not has_key:
-            first = await self._first_key(session, resident_id, count)
-            if first is not None:
-                return first
-        reserved = await self._reserve(session, resident_id, count)
-        if reserved is not None:
+        if not has_key and (first := await self._first_key(session, resident_id, count)):
+            return first
+        if reserved := await self._reserve(session, resident_id, count):
             return reserved
-        first = await self._first_key(session, resident_id, count) if has_key else None
-        return first or await self._new_key(session, resident_id, count)
+        if has_key and (first := await self._first_key(session, resident_id, count)):
+            return first
+        return await self._new_key(session, resident_id, count)
 
     async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> dict[int, AESGCM]:
         """Every version of the resident's key, unwrapped (KeyErased if there are none)."""

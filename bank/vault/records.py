@@ -73,6 +73,7 @@ class StoredRecord:
     revision: int
 
 
+# lock_resident's one round trip, built once (bank.db.bulk says why).
 _LOCK_RESIDENT = select(
     func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key", type_=Text()), 0)),
     select(Account.id)
