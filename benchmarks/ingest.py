@@ -304,17 +304,17 @@ async def _push_all(
     address: tuple[str, int],
     concurrency: int,
     work: Sequence[tuple[str, bytes]],
-    timings: list[float] | None = None,
-) -> tuple[list[float], float]:
+    timings: list[float],
+) -> float:
     """Every (token, body) in `work`, by `concurrency` clients taking the next one as they
-    finish; each batch's seconds (appended to `timings` as they come) and the wall time.
+    finish; each batch's seconds are appended to `timings` as they come (the memory sampler
+    counts them); returns the wall time of the whole.
 
     Each batch comes on a connection of its own, as each resident's phone would: a few
     long-lived keep-alive connections would all be accepted by one uvicorn worker as often as
     not (the workers share the listening socket), leaving the other worker idle.
     """
     pending = iter(work)  # shared: each client takes the next batch (no await between)
-    timings = [] if timings is None else timings
 
     async def client_loop() -> None:
         for token, body in pending:
@@ -324,7 +324,7 @@ async def _push_all(
     async with asyncio.TaskGroup() as group:
         for _ in range(concurrency):
             group.create_task(client_loop())
-    return timings, time.perf_counter() - started
+    return time.perf_counter() - started
 
 
 async def _measure_server(
@@ -347,14 +347,14 @@ async def _measure_server(
         async with served_app(settings, scratch, workers) as (base_url, pid):
             served = httpx.URL(base_url)
             address = (served.host, served.port or 80)
-            await _push_all(address, concurrency, warmup_work)
+            await _push_all(address, concurrency, warmup_work, [])
             rss_after_warmup = tree_rss_mb(pid)
             timings: list[float] = []
             samples = [(0, rss_after_warmup)]
             sampler = asyncio.create_task(_sample_rss(pid, timings, samples))
             server_cpu, client_cpu = tree_cpu_s(pid), time.process_time()
             try:
-                _, wall = await _push_all(address, concurrency, timed_work, timings)
+                wall = await _push_all(address, concurrency, timed_work, timings)
             finally:
                 sampler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
