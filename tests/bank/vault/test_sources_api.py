@@ -315,7 +315,8 @@ async def test_logs_carry_no_card_or_member_numbers_or_values(
     capsys.readouterr()
     await link_card(client, resident, card)
     await link_member(client, resident, member)
-    await push_taps(client, subway, [*ride(card, today, 1), *ride(unlinked, today, 2)])
+    yesterday = today - timedelta(days=1)  # today's 08:05 ride may still be in the future
+    await push_taps(client, subway, [*ride(card, yesterday, 1), *ride(unlinked, yesterday, 2)])
     await client.post(
         CHECKUPS,
         json={"checkups": [checkup(member, "E-LOG", today, ldl=187.3, sbp=1000)]},
@@ -372,7 +373,10 @@ async def test_concurrent_pushes_of_the_same_taps_store_each_once(
     resident = await committing_residents.new()
     source = await committing_sources.new("ingest:transit", feeds=(SUBWAY,))
     await link_card(committing_client, resident, card_of(12))
-    taps = ride(card_of(12), today - timedelta(days=1), 1) + ride(card_of(12), today, 2)
+    # Yesterday and the day before: a ride at 08:05 today is still in the future before 08:19.
+    taps = ride(card_of(12), today - timedelta(days=2), 1) + ride(
+        card_of(12), today - timedelta(days=1), 2
+    )
     results = await asyncio.gather(*(push_taps(committing_client, source, taps) for _ in range(6)))
     assert sum(r["stored"] for r in results) == len(taps)
     assert sum(r["unchanged"] for r in results) == 5 * len(taps)
