@@ -243,6 +243,9 @@ class ClientAdminController(Controller):
         "/{client_id:str}/status",
         operation_id="ChangeClientStatus",
         summary="Activate a vetted client, or suspend one (its tokens stop working at once)",
+        description="The operators' console a request comes through cannot suspend itself "
+        "(409 `client-is-callers-console`): that would sign every operator out. Use another "
+        "console client, or `bank clients suspend` on the server as a break-glass.",
         status_code=200,
         responses=problem_responses(401, 403, 404, 409),
     )
@@ -256,7 +259,9 @@ class ClientAdminController(Controller):
     ) -> ClientRead:
         registry = _registry(db_session, state)
         previous = (await registry.get(client_id)).status
-        client = await registry.set_status(client_id, data.status)
+        client = await registry.set_status(
+            client_id, data.status, caller_client_id=principal.client_id
+        )
         await db_session.refresh(client, ["updated_at"])  # set by the database on update
         log.info(
             "admin.client_status_changed",

@@ -60,6 +60,19 @@ class StatusChangeRefused(DomainError):
     )
 
 
+class OwnConsoleSuspension(DomainError):
+    problem = ProblemType(
+        code="client-is-callers-console",
+        status=409,
+        title="Cannot suspend the caller's own console",
+        description=(
+            "Suspending the operators' console this request comes through would revoke every "
+            "operator token at once, this one included, and only the command line could undo "
+            "it. Use another console client, or `bank clients suspend` on the server."
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Certification:
     name: str  # e.g. "Pマーク", "ISMS (ISO/IEC 27001)"
@@ -213,9 +226,23 @@ class ClientRegistry:
         )
 
     async def set_status(
-        self, client_id: str, target: ClientStatus, *, today: date | None = None
+        self,
+        client_id: str,
+        target: ClientStatus,
+        *,
+        today: date | None = None,
+        caller_client_id: str | None = None,
     ) -> OAuthClient:
-        """Move a client along pending → active → suspended (→ active again after review)."""
+        """Move a client along pending → active → suspended (→ active again after review).
+
+        `caller_client_id` is the client an API request came through: it may not suspend
+        itself (OwnConsoleSuspension). The CLI passes none: the break-glass way to do it.
+        """
+        if target is ClientStatus.SUSPENDED and client_id == caller_client_id:
+            raise OwnConsoleSuspension(
+                "This request comes through that client: suspending it would sign every "
+                "operator out. Use another console client or `bank clients suspend`."
+            )
         client = await self.get(client_id, for_update=True)
         current = ClientStatus(client.status)
         if (current, target) not in _TRANSITIONS:

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.auth.models import OAuthClient
+from bank.auth.clients import ClientRegistry
+from bank.auth.models import ClientStatus, OAuthClient
 from bank.auth.principals import PrincipalType
 from tests.bank.admin.conftest import OPERATOR_SUBJECT, Tokens
 from tests.bank.auth.factories import (
@@ -385,3 +386,36 @@ async def test_unknown_client_is_404(api: httpx.AsyncClient, tokens: Tokens) -> 
     )
     assert missing in body["detail"]
     _problem(await _set_status(api, tokens, missing, "active"), 404, "client-not-found")
+
+
+async def test_an_operator_cannot_suspend_the_console_the_request_comes_through(
+    api: httpx.AsyncClient, tokens: Tokens, db_session: AsyncSession
+) -> None:
+    response = await _set_status(api, tokens, tokens.console_id, "suspended")
+    body = _problem(response, 409, "client-is-callers-console")
+    assert "bank clients suspend" in body["detail"]
+    # Nothing changed: the console, and this operator's token, still work.
+    fetched = await api.get(f"{CLIENTS}/{tokens.console_id}", headers=tokens.operator())
+    assert fetched.status_code == 200
+    assert fetched.json()["status"] == "active"
+    # Another console client may be suspended through this one.
+    other = await _register(
+        api,
+        tokens,
+        {
+            "kind": "operator_console",
+            "name": "Second console",
+            "scopes": ["admin:clients"],
+            "redirect_uris": ["https://console2.bank.example.jp/oauth/callback"],
+        },
+    )
+    assert (await _set_status(api, tokens, other, "active")).status_code == 200
+    assert (await _set_status(api, tokens, other, "suspended")).json()["status"] == "suspended"
+
+
+async def test_the_cli_may_still_suspend_the_console_as_a_break_glass(
+    db_session: AsyncSession, tokens: Tokens
+) -> None:
+    # `bank clients suspend` calls the registry without a caller's client.
+    client = await ClientRegistry(db_session).set_status(tokens.console_id, ClientStatus.SUSPENDED)
+    assert client.status == "suspended"
