@@ -30,6 +30,7 @@ from bank.auth.guards import SECURITY_SCHEME, provide_principal
 from bank.auth.jwks import JwksFetcher
 from bank.auth.keys import SigningKeys
 from bank.auth.maintenance import auth_tasks
+from bank.auth.passwords import configure_hashing
 from bank.auth.principals import SCOPES
 from bank.crypto.keyring import LocalKeyring
 from bank.db import Database
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    configure_hashing(settings.password_hash_threads)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         db = Database.connect(settings) if database is None else database
         app.state.database = db
         keyring = LocalKeyring.from_settings(settings)
-        app.state.signing_keys = SigningKeys(keyring)
+        app.state.signing_keys = SigningKeys(keyring, db.sessions)
         app.state.account_secrets = AccountSecrets(keyring)
         app.state.keystore = keystore_from_settings(settings)
         app.state.jwks_fetcher = JwksFetcher()

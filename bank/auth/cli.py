@@ -16,6 +16,7 @@ from bank.auth.clients import Certification, ClientRegistry, Registration
 from bank.auth.keys import SigningKeys
 from bank.auth.models import ClientKind, ClientStatus
 from bank.crypto.keyring import LocalKeyring
+from bank.db import make_session_factory
 from bank.errors import DomainError
 from bank.settings import Settings
 
@@ -173,6 +174,15 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
     def rotate_signing() -> None:
         """Sign with a new key; the old one stays published until its tokens expire."""
         with settings_for() as settings:
-            signing = SigningKeys(LocalKeyring.from_settings(settings))
-            kid = run_in_transaction(settings, signing.rotate)
+            kid = asyncio.run(_rotate_signing(settings))
         click.echo(f"new signing key {kid}")
+
+
+async def _rotate_signing(settings: Settings) -> str:
+    # The key is created and committed in its own transaction by SigningKeys itself.
+    engine = create_async_engine(settings.async_database_url())
+    try:
+        signing = SigningKeys(LocalKeyring.from_settings(settings), make_session_factory(engine))
+        return await signing.rotate()
+    finally:
+        await engine.dispose()

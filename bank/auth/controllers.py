@@ -72,7 +72,7 @@ async def build_server(state: State, db_session: AsyncSession) -> BankAuthorizat
             issuer=issuer,
         ),
         issuer=issuer,
-        signing_key=await state.signing_keys.active(db_session),
+        signing_key=await state.signing_keys.active(),
         access_token_ttl_s=state.settings.access_token_ttl_s,
     )
     server.register_endpoint(Revocation)
@@ -113,7 +113,7 @@ class OAuthController(Controller):
 
     @get(JWKS_PATH, operation_id="GetJwks", summary="Public keys that sign access tokens")
     async def jwks(self, state: State, db_session: DbSession) -> Response[dict[str, Any]]:
-        await state.signing_keys.active(db_session)  # a new database gets its first key here
+        await state.signing_keys.active()  # a new database gets its first key, committed, here
         keys = await state.signing_keys.published(db_session)
         # Short caching: a rotated key must reach verifiers well before its first token expires.
         return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})

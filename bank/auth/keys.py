@@ -3,6 +3,9 @@
 The newest unretired key signs. `rotate` retires it and creates the next one; a retired key stays
 published in the JWKS until every token it signed has expired, so resource servers and partners
 holding a cached JWKS never see a valid token they cannot verify.
+
+Keys are created in a transaction of their own, committed before the key is cached or used: a key
+created inside a request's transaction that then rolled back would sign tokens no JWKS publishes.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import ECKey
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bank.auth.models import SigningKey
 from bank.crypto.keyring import LocalKeyring
@@ -26,6 +29,9 @@ SIGNING_ALG = "ES256"
 PUBLISH_AFTER_RETIREMENT = timedelta(seconds=600 + 60)
 _CACHE_SECONDS = 30.0
 _MIN_RELOAD_SECONDS = 1.0
+# Serialises creating and rotating keys across processes: two replicas starting on an empty
+# database end up signing with the one key whichever committed first.
+_KEY_CREATION_LOCK = select(func.pg_advisory_xact_lock(func.hashtextextended("signing_keys", 0)))
 
 
 @dataclass(frozen=True)
@@ -44,35 +50,52 @@ def _aad(kid: str) -> bytes:
 class SigningKeys:
     """Loads, creates and rotates signing keys; caches what it read for a few seconds."""
 
-    def __init__(self, keyring: LocalKeyring) -> None:
+    def __init__(self, keyring: LocalKeyring, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._keyring = keyring
+        self._sessions = sessions
         self._active: ActiveKey | None = None
         self._active_loaded_at = 0.0
         self._public: dict[str, ECKey] = {}
         self._public_loaded_at = 0.0
 
-    async def active(self, session: AsyncSession) -> ActiveKey:
-        """The key that signs now, creating the first one on a new database."""
+    async def active(self, session: AsyncSession | None = None) -> ActiveKey:
+        """The key that signs now, creating (and committing) the first one on a new database.
+
+        Read and created in a transaction of its own: the caller's `session` is not used (it is
+        accepted so callers holding one need not care), and what is cached is always committed.
+        """
         if self._active is not None and time.monotonic() - self._active_loaded_at < _CACHE_SECONDS:
             return self._active
-        row = await self._newest_unretired(session)
-        if row is None:
-            row = await self._create(session)
-        private = json.loads(self._keyring.open(row.private_jwk_sealed, aad=_aad(row.kid)))
-        self._active = ActiveKey(kid=row.kid, key=ECKey.import_key(private))
+        async with self._sessions() as own, own.begin():
+            row = await self._newest_unretired(own)
+            if row is None:
+                await own.execute(_KEY_CREATION_LOCK)
+                # Another process may have created it while this one waited for the lock.
+                row = await self._newest_unretired(own) or await self._create(own)
+            kid, sealed = row.kid, row.private_jwk_sealed
+        return self._cache(kid, sealed)
+
+    async def rotate(self) -> str:
+        """Retire the signing key and create its successor, committed; returns the new `kid`."""
+        async with self._sessions() as own, own.begin():
+            await own.execute(_KEY_CREATION_LOCK)
+            await own.execute(
+                update(SigningKey)
+                .where(SigningKey.retired_at.is_(None))
+                .values(retired_at=datetime.now(UTC))
+            )
+            row = await self._create(own)
+            kid, sealed = row.kid, row.private_jwk_sealed
+        self._cache(kid, sealed)
+        self._public_loaded_at = 0.0
+        return kid
+
+    def _cache(self, kid: str, sealed: bytes) -> ActiveKey:
+        """Remember a committed key as the one that signs."""
+        private = json.loads(self._keyring.open(sealed, aad=_aad(kid)))
+        self._active = ActiveKey(kid=kid, key=ECKey.import_key(private))
         self._active_loaded_at = time.monotonic()
         return self._active
-
-    async def rotate(self, session: AsyncSession) -> str:
-        """Retire the signing key and create its successor; returns the new `kid`."""
-        now = datetime.now(UTC)
-        await session.execute(
-            update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=now)
-        )
-        row = await self._create(session)
-        self._active = None
-        self._public_loaded_at = 0.0
-        return row.kid
 
     async def published(self, session: AsyncSession) -> list[dict[str, Any]]:
         """Public JWKs to publish: the signing key and retired keys whose tokens may live."""

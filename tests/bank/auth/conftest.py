@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from litestar import Litestar, get
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bank.auth.guards import CurrentPrincipal, requires
 from bank.auth.principals import PrincipalType
+from bank.db.migrate import upgrade
+from bank.settings import Settings
 from tests.conftest import serve
 
 
@@ -28,3 +34,22 @@ async def api(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
         app.register(handler)
     async with serve(app) as client:
         yield client
+
+
+@pytest.fixture
+async def fresh_database(settings: Settings, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """A new database on the test server, migrated to head and empty (no signing key yet), as on
+    a first deployment; dropped afterwards. Tests using it commit for real."""
+    name = f"bank_fresh_{uuid.uuid4().hex[:10]}"
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    fresh = create_async_engine(make_url(settings.async_database_url()).set(database=name))
+    try:
+        async with fresh.begin() as connection:
+            await connection.run_sync(upgrade)
+        yield fresh
+    finally:
+        await fresh.dispose()
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

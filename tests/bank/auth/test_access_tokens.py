@@ -253,8 +253,7 @@ async def test_rotation_keeps_old_tokens_valid_and_publishes_both_keys(
     keys: SigningKeys = app.state.signing_keys
     old = await keys.active(db_session)
     old_token = _mint(old, PrincipalType.RESIDENT, resident_app)
-    new_kid = await keys.rotate(db_session)
-    await db_session.commit()
+    new_kid = await keys.rotate()
     new = await keys.active(db_session)
     assert new.kid == new_kid != old.kid
 
