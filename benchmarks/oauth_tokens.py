@@ -17,22 +17,17 @@ one request at a time, as benchmarks/http_overhead.py does:
 Database: as benchmarks/support.py's `scratch_database` describes (on a BANK_DATABASE_URL
 database the partner client is deleted afterwards). Prints one JSON line, last.
 
-    python benchmarks/token.py [--quick]
+    python benchmarks/oauth_tokens.py [--quick]
 """
-
-# ruff: noqa: E402 - the sys.path repair below has to run before any other import.
 
 from __future__ import annotations
 
 import os
 import sys
 
-# This file shares its name with the standard library's `token` module, and a script's own
-# directory comes first on sys.path: without this, `import logging` (logging -> traceback ->
-# linecache -> tokenize -> token) would import this file instead and fail. The repository root
-# goes first instead, for `benchmarks.support`.
-_HERE = os.path.dirname(os.path.realpath(__file__))
-sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.realpath(p) != _HERE)]
+# Run as a script, this file's directory is on sys.path but the repository root (for
+# `benchmarks.support`) is not.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 import argparse
 import asyncio

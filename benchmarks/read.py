@@ -22,17 +22,14 @@ Database: as benchmarks/support.py's `scratch_database` describes. Prints one JS
     python benchmarks/read.py [--quick]
 """
 
-# ruff: noqa: E402 - the sys.path repair below has to run before any other import.
-
 from __future__ import annotations
 
 import os
 import sys
 
-# benchmarks/token.py would shadow the standard library's `token` module (imported by
-# `logging`) from this directory: take it off sys.path and put the repository root first.
-_HERE = os.path.dirname(os.path.realpath(__file__))
-sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.realpath(p) != _HERE)]
+# Run as a script, this file's directory is on sys.path but the repository root (for
+# `benchmarks.support`) is not.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 import argparse
 import asyncio

@@ -1,8 +1,6 @@
 """What every benchmark shares: a scratch database, timing statistics, resident fixtures.
 
-Scripts import it as `benchmarks.support` with the repository root on sys.path (each script
-puts it there and takes its own directory off: benchmarks/token.py would otherwise shadow the
-standard library's `token` module for every script in this directory).
+Scripts import it as `benchmarks.support`, each putting the repository root on sys.path first.
 """
 
 from __future__ import annotations
