@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import anyio.to_thread
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error, OAuth2Request
 from litestar import Request, Response, get
@@ -23,7 +22,7 @@ from litestar.datastructures import State
 
 from bank.auth.controllers import AUTHORIZE_PATH, build_server
 from bank.auth.grants import GrantUser, account_kind_for
-from bank.auth.server import BankAuthorizationServer, FormRequest, RegisteredClient
+from bank.auth.server import BankAuthorizationServer, FormRequest, RegisteredClient, run_authlib
 from bank.http.transaction import DbSession
 from bank.identity.browser import CookieNames, SignedIn, current_session
 from bank.identity.pages import HTML, content_security_policy, render_error
@@ -121,7 +120,7 @@ async def authorize(
     names = CookieNames.for_url(issuer)
     signed = await current_session(db_session, request.cookies.get(names.session))
     server = await build_server(state, db_session)
-    outcome = await anyio.to_thread.run_sync(
+    outcome = await run_authlib(
         decide, server, oauth_request, lambda client: grant_user_for(signed, client)
     )
     if isinstance(outcome, NeedsSignIn):

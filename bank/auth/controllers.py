@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +21,7 @@ from bank.auth.server import (
     PRIVATE_KEY_JWT,
     BankAuthorizationServer,
     FormRequest,
+    run_authlib,
 )
 from bank.auth.store import DatabaseOAuthStore
 from bank.http.transaction import DbSession
@@ -80,13 +80,36 @@ async def build_server(state: State, db_session: AsyncSession) -> BankAuthorizat
     return server
 
 
+class RepeatedParameter(Exception):
+    """A form parameter sent more than once (RFC 6749 §3.1, §3.2: invalid_request)."""
+
+
 async def oauth_form_request(request: Request[Any, Any, Any], path: str) -> FormRequest:
+    """The request's form as authlib sees it, at `path` under the public URL (which is also the
+    audience a client assertion may name for the endpoint that receives it)."""
     form = await request.form()
+    params = {key: form.getall(key) for key in form}
+    if any(len(values) > 1 for values in params.values()):
+        # authlib reads the first value and checks repetition only at the authorization endpoint.
+        raise RepeatedParameter
     return FormRequest(
         method="POST",
         uri=f"{request.app.state.settings.public_url}{path}",
         headers=request.headers,
-        form={key: form.getall(key) for key in form},
+        form=params,
+    )
+
+
+def _refuse_repeated_parameter(
+    request: Request[Any, Any, Any], exc: RepeatedParameter
+) -> Response[Any]:
+    log.info("auth.request_refused", path=request.url.path, error="invalid_request")
+    body = {
+        "error": "invalid_request",
+        "error_description": "A parameter was sent more than once; send each parameter once.",
+    }
+    return Response(
+        body, status_code=400, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
     )
 
 
@@ -99,6 +122,7 @@ def _oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> R
 
 class OAuthController(Controller):
     tags = ("oauth",)
+    exception_handlers = {RepeatedParameter: _refuse_repeated_parameter}
 
     @get(
         "/.well-known/oauth-authorization-server",
@@ -131,9 +155,7 @@ class OAuthController(Controller):
         oauth_request = await oauth_form_request(request, TOKEN_PATH)
         grant_type = oauth_request.form.get("grant_type")
         server = await build_server(state, db_session)
-        status, body, headers = await anyio.to_thread.run_sync(
-            server.create_token_response, oauth_request
-        )
+        status, body, headers = await run_authlib(server.create_token_response, oauth_request)
         if status == 200:
             for issued in server.issued:
                 log.info("auth.token_issued", grant_type=grant_type, **issued)
@@ -155,7 +177,7 @@ class OAuthController(Controller):
     ) -> Response[Any]:
         oauth_request = await oauth_form_request(request, REVOKE_PATH)
         server = await build_server(state, db_session)
-        status, body, headers = await anyio.to_thread.run_sync(
+        status, body, headers = await run_authlib(
             server.create_endpoint_response, Revocation.ENDPOINT_NAME, oauth_request
         )
         return _oauth_response(status, body, headers)
@@ -172,7 +194,7 @@ class OAuthController(Controller):
     ) -> Response[Any]:
         oauth_request = await oauth_form_request(request, INTROSPECT_PATH)
         server = await build_server(state, db_session)
-        status, body, headers = await anyio.to_thread.run_sync(
+        status, body, headers = await run_authlib(
             server.create_endpoint_response, Introspection.ENDPOINT_NAME, oauth_request
         )
         return _oauth_response(status, body, headers)

@@ -1,8 +1,10 @@
 """authlib's authorization server core behind Litestar, with its unsafe defaults overridden.
 
-authlib is synchronous. Each OAuth request runs the whole authlib call in a worker thread; every
-storage callback hops back to the event loop (`anyio.from_thread.run`) and uses the request's own
-AsyncSession there, so the session never crosses threads and the token request is one transaction.
+authlib is synchronous. Each OAuth request runs the whole authlib call in a greenlet on the event
+loop (`run_authlib`), and every storage callback awaits the request's own AsyncSession from inside
+it (`on_loop`), the way SQLAlchemy's asyncio layer runs its synchronous ORM: no thread hops, the
+session stays on its loop, and the token request is one transaction. authlib's own work between
+the callbacks is short CPU work (one signature check, one signature), like any handler's.
 
 Overrides of authlib's defaults: only `private_key_jwt` for confidential clients (no shared
 secrets), an algorithm allow-list and an `exp` ceiling on client assertions, `jti` replay refused,
@@ -20,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
-import anyio.from_thread
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
@@ -34,6 +35,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from bank.auth.grants import (
     AuthorizationCode,
@@ -158,13 +160,20 @@ class OAuthStore:
         raise NotImplementedError
 
 
+async def run_authlib(fn: Callable[..., R], *args: Any) -> R:
+    """Run a synchronous authlib call in a greenlet, so that `on_loop` can await inside it."""
+    result: R = await greenlet_spawn(fn, *args)
+    return result
+
+
 def on_loop(fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
-    """From authlib's worker thread, run a coroutine function on the request's event loop."""
+    """From authlib's synchronous code (under `run_authlib`), await a store coroutine.
 
-    async def call() -> R:
-        return await fn(*args, **kwargs)
-
-    return anyio.from_thread.run(call)
+    A thread per request and a hop back to the loop for every storage call cost more than the
+    whole token request's own work (benchmarks/oauth_tokens.py); the greenlet costs a switch.
+    """
+    result: R = await_only(fn(*args, **kwargs))
+    return result
 
 
 class FormPayload(OAuth2Payload):  # type: ignore[misc]
