@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         "Unset: a key file is created in data_dir/keys with 0600 permissions.",
     )
     access_token_ttl_s: int = Field(default=600, ge=60, le=600, description="Access token life.")
+    password_hash_threads: int | None = Field(
+        default=None, ge=1, le=256, description="Password hashes (argon2id, 64 MiB each) run at "
+        "once per process, in worker threads off the event loop; unset: one per CPU core."
+    )  # fmt: skip
     key_provider: Literal["local", "pkcs11"] = Field(
         default="local",
         description="Where the vault's key-encryption and blind-index keys live: key files in "

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
 import unicodedata
-from functools import cache
+import weakref
+from functools import cache, partial
 from importlib.resources import files
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
@@ -72,6 +77,54 @@ def dummy_verify(password: str = "") -> bool:
     """
     verify_password(_dummy_hash(), password)
     return False
+
+
+# -- off the event loop -------------------------------------------------------------------------
+# One argon2id hash is ~0.1 s of CPU and 64 MiB: on the event loop it would stall every other
+# request of the process. Requests hash in worker threads (argon2 releases the GIL), at most
+# `hashing_threads()` at once, which also bounds the memory a burst of sign-ins can take.
+
+_threads = os.cpu_count() or 1
+# A limiter belongs to one event loop; the CLI runs a loop per command, tests a loop per session.
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def configure_hashing(threads: int | None) -> None:
+    """Set how many hashes may run at once (BANK_PASSWORD_HASH_THREADS; None: one per core)."""
+    global _threads
+    _threads = threads or os.cpu_count() or 1
+    for limiter in _limiters.values():
+        limiter.total_tokens = _threads
+
+
+def hashing_limiter() -> CapacityLimiter:
+    """The running loop's limiter every password hash and verification goes through."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = CapacityLimiter(_threads)
+    return limiter
+
+
+async def hash_password_async(password: str) -> str:
+    return await anyio.to_thread.run_sync(
+        partial(hash_password, password), limiter=hashing_limiter()
+    )
+
+
+async def verify_password_async(stored_hash: str, password: str) -> bool:
+    """`verify_password` in the bounded thread pool (sign-in: this is what a request waits on)."""
+    return await anyio.to_thread.run_sync(
+        partial(verify_password, stored_hash, password), limiter=hashing_limiter()
+    )
+
+
+async def dummy_verify_async(password: str = "") -> bool:
+    return await anyio.to_thread.run_sync(
+        partial(dummy_verify, password), limiter=hashing_limiter()
+    )
 
 
 @cache

@@ -8,7 +8,6 @@ peppered hashes, valid 15 minutes for at most 5 attempts, and a new code replace
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,12 +16,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.models import TokenFamily
+
+# Every hash and verification runs in the bounded thread pool of `bank.auth.passwords`.
 from bank.auth.passwords import (
     check_new_password,
-    dummy_verify,
-    hash_password,
+    dummy_verify_async,
+    hash_password_async,
     needs_rehash,
-    verify_password,
+    verify_password_async,
 )
 from bank.errors import DomainError, ProblemType
 from bank.identity.models import Account, OneTimeCode
@@ -124,7 +125,7 @@ async def create_account(
         kind=kind,
         email_index=index,
         email_sealed=secrets.seal_email(account_id, normalised),
-        password_hash=hash_password(password) if password is not None else NO_PASSWORD,
+        password_hash=await hash_password_async(password) if password is not None else NO_PASSWORD,
         email_verified_at=verified_at,
         totp_secret_sealed=totp_secret_sealed,
         roles=list(roles),
@@ -168,7 +169,7 @@ class Accounts:
         check_new_password(password, email=normalised)  # policy errors reveal nothing
         existing = await self.find(normalised)
         if existing is not None:
-            dummy_verify(password)  # same cost as creating an account
+            await dummy_verify_async(password)  # same cost as creating an account
             await self._mail(existing, "account_exists", {})
             return
         account = await create_account(
@@ -199,21 +200,21 @@ class Accounts:
         try:
             normalised = normalise_email(email)
         except DomainError:
-            dummy_verify(password)
+            await dummy_verify_async(password)
             raise SignInFailed("The email address or password is wrong.") from None
         account_key = f"account:{self._secrets.email_index(normalised)}"
         address_key = f"address:{self._secrets.address_index(client_address)}"
         if await self._throttles.blocked([account_key, address_key], now):
-            dummy_verify(password)
+            await dummy_verify_async(password)
             log.info("identity.sign_in_throttled")
             raise SignInFailed("The email address or password is wrong.")
         account = await self.find(normalised)
         usable = account is not None and account.status == "active"
         if account is None:
-            dummy_verify(password)
+            await dummy_verify_async(password)
             valid = False
         else:
-            valid = verify_password(account.password_hash, password) and usable
+            valid = await verify_password_async(account.password_hash, password) and usable
         if not valid:
             state = await self._throttles.record_failure(
                 account_key=account_key, address_key=address_key, now=now
@@ -230,7 +231,7 @@ class Accounts:
         if account.email_verified_at is None:
             raise EmailNotVerified("Enter the code we mailed to you first.")
         if needs_rehash(account.password_hash):
-            account.password_hash = hash_password(password)
+            account.password_hash = await hash_password_async(password)
         await self._throttles.clear(self._session, account_key)
         log.info("identity.signed_in", account_id=str(account.id), kind=account.kind)
         return account
@@ -273,10 +274,9 @@ class Accounts:
         now = self._clock.now()
         account_key = f"confirm:{account.id}"
         address_key = f"address:{self._secrets.address_index(client_address)}"
-        # argon2id takes ~0.1 s of CPU: off the event loop, so other requests go on meanwhile.
         if not await self._throttles.blocked(
             [account_key, address_key], now
-        ) and await asyncio.to_thread(verify_password, account.password_hash, password):
+        ) and await verify_password_async(account.password_hash, password):
             await self._throttles.clear(self._session, account_key)
             return
         state = await self._throttles.record_failure(
@@ -327,7 +327,7 @@ class Accounts:
         self, account: Account, new: str, *, keep_session: str | None = None
     ) -> None:
         check_new_password(new, email=self._secrets.open_email(account.id, account.email_sealed))
-        account.password_hash = hash_password(new)
+        account.password_hash = await hash_password_async(new)
         account.password_changed_at = self._clock.now()
         # Every other session signed in with the old password ends.
         await revoke_families(

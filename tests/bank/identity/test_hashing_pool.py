@@ -1,0 +1,117 @@
+"""Password hashing runs in a bounded thread pool, never on the event loop: sign-up, sign-in and
+reset each wait for the pool, and the loop keeps serving while hashes run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bank.auth.passwords import configure_hashing, hash_password, hashing_limiter, verify_password
+from tests.bank.identity.flows import PASSWORD, mail_to, new_email, post_form, sign_up_and_verify
+
+Flow = Callable[
+    [httpx.AsyncClient, AsyncEngine, Litestar, str], Coroutine[Any, Any, httpx.Response]
+]
+
+
+@pytest.fixture
+def one_hashing_thread() -> Iterator[None]:
+    configure_hashing(1)
+    yield
+    configure_hashing(None)
+
+
+async def _sign_up(
+    client: httpx.AsyncClient, engine: AsyncEngine, app: Litestar, email: str
+) -> httpx.Response:
+    return await post_form(client, "/signup", {"email": email, "password": PASSWORD})
+
+
+async def _sign_in(
+    client: httpx.AsyncClient, engine: AsyncEngine, app: Litestar, email: str
+) -> httpx.Response:
+    return await post_form(client, "/signin", {"email": email, "password": PASSWORD})
+
+
+async def _reset(
+    client: httpx.AsyncClient, engine: AsyncEngine, app: Litestar, email: str
+) -> httpx.Response:
+    code = (await mail_to(engine, app, email, "reset_password")).payload["code"]
+    fields = {"email": email, "code": code, "password": "another fine passphrase 9"}
+    return await post_form(client, "/reset/confirm", fields, page="/reset")
+
+
+@pytest.mark.parametrize(
+    ("flow", "status"),
+    [(_sign_up, 200), (_sign_in, 303), (_reset, 200)],
+    ids=["sign-up", "sign-in", "reset"],
+)
+async def test_every_password_flow_waits_for_the_hashing_pool(
+    committing_client: httpx.AsyncClient,
+    committing_app: Litestar,
+    engine: AsyncEngine,
+    one_hashing_thread: None,
+    flow: Flow,
+    status: int,
+) -> None:
+    email = new_email()
+    if flow is not _sign_up:
+        await sign_up_and_verify(committing_client, engine, committing_app, email)
+        committing_client.cookies.clear()
+        await post_form(committing_client, "/reset", {"email": email}, page="/reset")
+    limiter = hashing_limiter()
+    async with limiter:  # the test holds the pool's only thread
+        request = asyncio.create_task(flow(committing_client, engine, committing_app, email))
+        await asyncio.sleep(0.5)
+        # Still waiting: the request's hash goes through the pool, not the event loop.
+        assert not request.done()
+        assert limiter.statistics().tasks_waiting == 1
+    response = await request
+    assert response.status_code == status, response.text
+
+
+async def test_the_loop_keeps_ticking_while_sign_ins_hash_at_most_n_at_once(
+    committing_client: httpx.AsyncClient, committing_app: Litestar, engine: AsyncEngine
+) -> None:
+    email = new_email()
+    await sign_up_and_verify(committing_client, engine, committing_app, email)
+    committing_client.cookies.clear()
+    stored = hash_password(PASSWORD)
+    started = time.perf_counter()
+    verify_password(stored, PASSWORD)
+    one_hash_s = time.perf_counter() - started
+
+    configure_hashing(2)
+    gaps: list[float] = []
+    in_pool: list[int] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.002)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            in_pool.append(hashing_limiter().borrowed_tokens)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        signed_in = await asyncio.gather(
+            *(_sign_in(committing_client, engine, committing_app, email) for _ in range(6))
+        )
+    finally:
+        done.set()
+        await ticker
+        configure_hashing(None)
+    assert [response.status_code for response in signed_in] == [303] * 6
+    assert max(in_pool) == 2  # six sign-ins, never more than two hashes at once
+    # A hash on the loop would stall it for a whole hash; in the pool the loop goes on.
+    assert max(gaps) < one_hash_s, (max(gaps), one_hash_s)
