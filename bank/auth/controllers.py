@@ -122,7 +122,7 @@ def _oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> R
 
 class OAuthController(Controller):
     tags = ("oauth",)
-    exception_handlers = {RepeatedParameter: _refuse_repeated_parameter}
+    exception_handlers = {RepeatedParameter: _refuse_repeated_parameter}  # noqa: RUF012
 
     @get(
         "/.well-known/oauth-authorization-server",
