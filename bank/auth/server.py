@@ -14,6 +14,7 @@ for, and only active clients.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import time
 import warnings
@@ -218,8 +219,24 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         super().__init__(validate_jti=True, leeway=CLOCK_SKEW_S)
         self.server = server
 
+    receiving_endpoint: str | None = None
+
+    def __call__(self, query_client: Any, request: OAuth2Request) -> Any:
+        # The audience depends on the endpoint receiving the request: check this request on a
+        # copy bound to it, so an instance shared by concurrent requests never mixes them up.
+        bound = copy.copy(self)
+        bound.receiving_endpoint = request.uri
+        return JWTBearerClientAssertion.__call__(bound, query_client, request)
+
     def get_audiences(self) -> list[str]:
-        return [self.server.issuer, self.server.token_endpoint]
+        """The issuer and the token endpoint everywhere (RFC 7523 §3: the AS as a whole), and the
+        URL of the endpoint receiving the assertion (revocation, introspection), which is what
+        authlib's client and others sign by default. An assertion naming one of those other
+        endpoints is good there only."""
+        audiences = [self.server.issuer, self.server.token_endpoint]
+        if self.receiving_endpoint and self.receiving_endpoint not in audiences:
+            audiences.append(self.receiving_endpoint)
+        return audiences
 
     def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
         try:
