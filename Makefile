@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format openapi bench lock clean
+.PHONY: help install system-deps run test lint format openapi bench lock clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,10 @@ install: $(STAMP) ## Create .venv and install the locked dependencies
 run: install ## Serve on http://127.0.0.1:8000 (embedded PostgreSQL, migrations, demo data)
 	$(BIN)/bank serve --demo
 
-test: install ## Run the whole test suite (BANK_TEST_DATABASE_URL or an embedded PostgreSQL)
+system-deps: ## Install Debian's chromium and softhsm2 for the tests (root or sudo), or say what to install
+	bash scripts/test-system-deps.sh
+
+test: system-deps install ## Run the whole test suite (BANK_TEST_DATABASE_URL or an embedded PostgreSQL)
 	$(BIN)/pytest
 
 lint: install ## ruff (lint + format check) and mypy --strict

@@ -33,6 +33,9 @@ from bank.db.embedded import embedded_postgres
 from bank.db.migrate import upgrade
 from bank.settings import Settings, as_asyncpg, load_settings
 
+# Browser and HSM tests: skipped (and counted in the run's last lines) or failed under CI.
+pytest_plugins = ("tests.system_deps",)
+
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:

@@ -1,16 +1,14 @@
 """A fresh SoftHSM2 token per test, for the PKCS#11 provider: its own token directory and config.
 
 SoftHSM reads SOFTHSM2_CONF and scans its token directory in C_Initialize, so the fixture
-re-initialises the (process-wide) module after creating the tokens. Skipped only where SoftHSM2
-is not installed and the run is not CI: on CI a missing SoftHSM2 fails (`.ci/run` installs it).
+re-initialises the (process-wide) module after creating the tokens. Where SoftHSM2 is missing,
+`tests.system_deps` decides: skipped (and counted at the end of the run), or failed under CI.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,20 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from bank.crypto.pkcs11_provider import Pkcs11KeyProvider
-
-MODULE_LOCATIONS = (
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib64/pkcs11/libsofthsm2.so",
-    "/usr/lib/pkcs11/libsofthsm2.so",
-    "/usr/local/lib/softhsm/libsofthsm2.so",
-    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
-)
-
-
-def softhsm_module() -> Path | None:
-    return next((Path(path) for path in MODULE_LOCATIONS if Path(path).is_file()), None)
+from tests.system_deps import require_softhsm
 
 
 @dataclass
@@ -72,11 +57,7 @@ class SoftHsm:
 
 @pytest.fixture
 def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm]:
-    util, module = shutil.which("softhsm2-util"), softhsm_module()
-    if util is None or module is None:
-        if os.environ.get("CI"):
-            pytest.fail("SoftHSM2 is not installed on CI (.ci/run installs the softhsm2 package)")
-        pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2)")
+    util, module = require_softhsm()
     tokens = tmp_path / "softhsm-tokens"
     tokens.mkdir()
     conf = tmp_path / "softhsm2.conf"

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -28,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bank.auth.clients import ClientRegistry, Registration
 from bank.auth.models import ClientKind, ClientStatus
 from tests.bank.identity.flows import PASSWORD, committed, mail_to, new_email, query_of
-
-CHROMIUM = Path(os.environ.get("BANK_CHROMIUM", "/usr/bin/chromium"))
+from tests.system_deps import require_chromium
 
 
 def _free_port() -> int:
@@ -74,11 +71,10 @@ class CallbackRecorder:
 
 @pytest.fixture
 async def chromium() -> AsyncIterator[Browser]:
-    if not await asyncio.to_thread(CHROMIUM.exists):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+    executable = await asyncio.to_thread(require_chromium)  # skipped, or failed under CI
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
+            executable_path=str(executable),
             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
         )
         yield browser
