@@ -1,11 +1,11 @@
 """The authorization endpoint (RFC 6749 §4.1, RFC 7636, RFC 9207) for the public apps.
 
-authlib validates the request in a worker thread (client, exact redirect URI, response type,
-scope, PKCE S256). Then: nobody signed in, or the wrong kind of account, or an operator
-without a second factor → the sign-in page, which comes back here; otherwise a code is saved
-and the browser is sent to the app with `code`, `state` and `iss`. Redirects are 303 (never
-authlib's 302, which would let a browser replay a POST). Errors that cannot be trusted to
-reach the right app (unknown client, unregistered redirect URI) are shown as a page instead.
+authlib validates the request (client, exact redirect URI or a loopback one on any port,
+response type, scope, PKCE S256). Then: nobody signed in, or the wrong kind of account, or an
+operator without a second factor → the sign-in page, which comes back here; otherwise a code is
+saved and the browser is sent to the app with `code`, `state` and `iss`. Redirects are 303 (never
+authlib's 302, which would let a browser replay a POST). Errors that cannot be trusted to reach
+the right app (unknown client, unregistered redirect URI) are shown as a page instead.
 """
 
 from __future__ import annotations

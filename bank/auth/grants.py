@@ -2,9 +2,10 @@
 
 Overrides of authlib's defaults: PKCE with S256 is required on every authorization request
 (authlib accepts none, or `plain`); `redirect_uri` is required and must match a registered one
-exactly; codes live 60 s and work once, and a replayed code revokes the tokens the first use
-issued; refresh tokens rotate on every use and a rotated token presented again revokes its whole
-family. The replay checks live in the store, which sees the used rows.
+exactly (but for a loopback one's port, RFC 8252 §7.3: bank.auth.redirects); codes live 60 s and
+work once, and a replayed code revokes the tokens the first use issued; refresh tokens rotate on
+every use and a rotated token presented again revokes its whole family. The replay checks live in
+the store, which sees the used rows.
 """
 
 from __future__ import annotations

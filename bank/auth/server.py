@@ -50,6 +50,7 @@ from bank.auth.jwks import JwksUnavailable
 from bank.auth.keys import ActiveKey
 from bank.auth.models import ClientKind
 from bank.auth.principals import PRINCIPAL_OF_CLIENT
+from bank.auth.redirects import redirect_uri_matches
 from bank.auth.tokens import mint_access_token
 from bank.logs import get_logger
 
@@ -98,7 +99,8 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
         return " ".join(sorted(set(scope.split()) & self.scopes))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris  # exact match, no prefix or pattern
+        # Exact match, no prefix or pattern; only a loopback redirect's port may differ.
+        return any(redirect_uri_matches(known, redirect_uri) for known in self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         return False  # the bank never issues shared secrets
