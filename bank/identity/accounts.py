@@ -4,6 +4,9 @@ Rules that keep account existence secret: sign-up and reset requests answer the 
 or not the address is registered (the mail differs, the response does not); sign-in failures
 all get one message and take one argon2 verification's time. One-time codes are six digits,
 peppered hashes, valid 15 minutes for at most 5 attempts, and a new code replaces older ones.
+Rounds of "ask for a code, guess five times" are capped: at most 5 codes per account and purpose
+in any 24 hours (so at most 25 guesses a day at one account's 10^6 codes), and one client address
+may ask for or mistype codes 30 times in 15 minutes (then it waits 15 minutes).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.models import TokenFamily
@@ -37,6 +40,11 @@ log = get_logger("bank.identity")
 
 CODE_LIFETIME = timedelta(minutes=15)
 CODE_ATTEMPTS = 5
+# A rolling window, not a lock: an attacker who spends an account's codes denies its owner a
+# reset for at most a day after stopping. (The nightly purge keeps a code's row for a day after
+# it expires, so the window's codes are all still there to count.)
+CODES_PER_WINDOW = 5
+CODE_WINDOW = timedelta(hours=24)
 VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"
 LANGUAGES = ("ja", "en")
@@ -183,9 +191,9 @@ class Accounts:
         if account is not None and account.email_verified_at is None:
             await self.send_code(account, VERIFY_EMAIL)
 
-    async def verify_email(self, email: str, code: str) -> Account:
+    async def verify_email(self, email: str, code: str, client_address: str) -> Account:
         account = await self.find(email)
-        await self._redeem_code(account, VERIFY_EMAIL, code)
+        await self._redeem_code(account, VERIFY_EMAIL, code, client_address)
         assert account is not None  # _redeem_code refused a missing account
         if account.email_verified_at is None:
             account.email_verified_at = self._clock.now()
@@ -300,17 +308,26 @@ class Accounts:
         await self._set_password(account, new, keep_session=keep_session)
         log.info("identity.password_changed", account_id=str(account.id))
 
-    async def request_password_reset(self, email: str) -> None:
+    async def request_password_reset(self, email: str, client_address: str) -> None:
+        """Mail a reset code, unless the address asked too often (the answer is the same)."""
         account = await self.find(email)
+        now = self._clock.now()
+        address_key = self._code_address_key(client_address)
+        if await self._throttles.blocked([address_key], now):
+            log.info("identity.reset_request_throttled")
+            return
+        await self._throttles.record(address_key, now)
         if account is not None and account.status != "erased":
             await self.send_code(account, RESET_PASSWORD)
 
-    async def reset_password(self, email: str, code: str, new: str) -> Account:
+    async def reset_password(
+        self, email: str, code: str, new: str, *, client_address: str
+    ) -> Account:
         """Set a new password by code; unlocks a locked account and clears its throttle."""
         normalised = normalise_email(email)
         check_new_password(new, email=normalised)
         account = await self.find(normalised)
-        await self._redeem_code(account, RESET_PASSWORD, code)
+        await self._redeem_code(account, RESET_PASSWORD, code, client_address)
         assert account is not None
         await self._set_password(account, new)
         if account.status == "locked":
@@ -337,7 +354,27 @@ class Accounts:
     # -- one-time codes ----------------------------------------------------------------------
 
     async def send_code(self, account: Account, purpose: str) -> None:
+        """Mail a new code that replaces the older ones, unless the account had its
+        CODES_PER_WINDOW codes for `purpose` already: then nothing changes (the live code stays
+        live, and the caller's answer is the same)."""
         now = self._clock.now()
+        # Concurrent requests for one account count one after the other.
+        await self._session.execute(
+            select(Account.id).where(Account.id == account.id).with_for_update()
+        )
+        sent = await self._session.scalar(
+            select(func.count())
+            .select_from(OneTimeCode)
+            .where(
+                OneTimeCode.account_id == account.id,
+                OneTimeCode.purpose == purpose,
+                # expires_at is the injected clock's creation time plus CODE_LIFETIME.
+                OneTimeCode.expires_at > now - CODE_WINDOW + CODE_LIFETIME,
+            )
+        )
+        if (sent or 0) >= CODES_PER_WINDOW:
+            log.info("identity.code_cap_reached", account_id=str(account.id), purpose=purpose)
+            return
         await self._session.execute(
             update(OneTimeCode)
             .where(
@@ -358,8 +395,27 @@ class Accounts:
         )
         await self._mail(account, purpose, {"code": code})
 
-    async def _redeem_code(self, account: Account | None, purpose: str, code: str) -> None:
+    def _code_address_key(self, client_address: str) -> str:
+        return f"code:{self._secrets.address_index(client_address)}"
+
+    async def _redeem_code(
+        self, account: Account | None, purpose: str, code: str, client_address: str
+    ) -> None:
         now = self._clock.now()
+        address_key = self._code_address_key(client_address)
+        if await self._throttles.blocked([address_key], now):
+            # Refused unchecked: a blocked address's guesses spend none of the code's attempts.
+            log.info("identity.code_throttled", purpose=purpose)
+            raise InvalidCode("The code is wrong or expired.")
+        try:
+            await self._check_code(account, purpose, code, now)
+        except InvalidCode:
+            await self._throttles.record(address_key, now)
+            raise
+
+    async def _check_code(
+        self, account: Account | None, purpose: str, code: str, now: datetime
+    ) -> None:
         row = None
         if account is not None:
             row = await self._session.scalar(

@@ -404,7 +404,7 @@ class IdentityPages(Controller):
             )  # fmt: skip
         try:
             account = await self._accounts(state, db_session).verify_email(
-                email, fields.get("code", "")
+                email, fields.get("code", ""), client_address(request)
             )
         except (InvalidCode, InvalidEmail):
             return await self._render(
@@ -457,7 +457,9 @@ class IdentityPages(Controller):
                 return_to=return_to, error="csrf_failed", email=email,
             )  # fmt: skip
         try:
-            await self._accounts(state, db_session).request_password_reset(email)
+            await self._accounts(state, db_session).request_password_reset(
+                email, client_address(request)
+            )
         except InvalidEmail:
             return await self._render(
                 request, state, db_session, "reset.html", title="reset_title", status=422,
@@ -482,7 +484,10 @@ class IdentityPages(Controller):
             )  # fmt: skip
         try:
             await self._accounts(state, db_session).reset_password(
-                email, fields.get("code", ""), fields.get("password", "")
+                email,
+                fields.get("code", ""),
+                fields.get("password", ""),
+                client_address=client_address(request),
             )
         except (InvalidCode, InvalidEmail):
             return await self._render(

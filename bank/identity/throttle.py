@@ -3,8 +3,9 @@
 Per account (keyed by the email's blind index, whether or not the account exists, so throttling
 reveals nothing): every 5th failure in a row blocks sign-in for 15 minutes; the 20th locks the
 account until its owner resets the password. Per client address: 30 failures in 15 minutes
-block that address for 15 minutes. Failures are recorded in their own transaction, because the
-failed request itself rolls back.
+block that address for 15 minutes; one-time codes (asked for, or guessed wrong) count the same way
+on a key of their own. Failures are recorded in their own transaction, because the failed request
+itself rolls back.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ class Throttles:
             await _update(session, address_key, now, after_address_failure)
             await session.commit()
         return account_state
+
+    async def record(self, address_key: str, now: datetime) -> ThrottleState:
+        """Count one event on an address key (own transaction): a reset code asked for or a
+        wrong one-time code, which share `after_address_failure`'s limit."""
+        async with self.sessions() as session:
+            state = await _update(session, address_key, now, after_address_failure)
+            await session.commit()
+        return state
 
     async def clear(self, session: AsyncSession, account_key: str) -> None:
         """After a successful sign-in or reset (in the caller's transaction)."""
