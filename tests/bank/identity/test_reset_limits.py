@@ -12,6 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -39,7 +40,7 @@ def from_address(committing_client: httpx.AsyncClient, committing_app: Litestar)
 
     @asynccontextmanager
     async def connect(address: str) -> AsyncIterator[httpx.AsyncClient]:
-        transport = httpx.ASGITransport(app=committing_app, client=(address, 50000))
+        transport = httpx.ASGITransport(app=cast("Any", committing_app), client=(address, 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
 
