@@ -128,7 +128,8 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         "redirect_uris",
         multiple=True,
         required=True,
-        help="Exact redirect URI: https, loopback http, or a private-use scheme (RFC 8252)",
+        help="Redirect URI: https, a private-use scheme, or loopback http (127.0.0.1 or [::1], "
+        "matched on any port) (RFC 8252); matched exactly otherwise",
     )
     @click.option("--scope", "scopes", multiple=True, required=True)
     def add_app(
