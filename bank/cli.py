@@ -115,7 +115,10 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
             log_config=None,
             access_log=False,
             server_header=False,
+            # X-Forwarded-For sets the client address (which the sign-in throttles key on) only
+            # when the direct peer is one of BANK_TRUSTED_PROXIES.
             proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed by CORS; empty = off."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Comma-separated addresses or networks (CIDR) of the load balancers and "
+        "proxies in front: only from these is X-Forwarded-For believed, so sign-in throttles see "
+        "residents' own addresses. `*` trusts every peer; empty trusts none. Default: loopback.",
     )
     local_timezone: str = Field(default="Asia/Tokyo", description="Zone for 'day' boundaries.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -92,6 +99,30 @@ class Settings(BaseSettings):
         for origin in value:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"origin {origin!r} must start with http:// or https://")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        # uvicorn takes anything it cannot parse as a literal host name and then never matches
+        # it: a typo would silently trust nobody (or the wrong network). Refuse it here instead.
+        if value == ["*"]:
+            return value
+        for entry in value:
+            try:
+                ip_network(entry)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (CIDR without host bits), "
+                    "and `*` stands alone"
+                ) from None
         return value
 
     @field_validator("local_timezone")

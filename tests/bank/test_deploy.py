@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+from bank.settings import SettingsError, load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -86,3 +90,22 @@ def test_dockerfile_is_multi_stage_and_non_root() -> None:
     assert "HEALTHCHECK" in runtime
     for copied in re.findall(r"^COPY\s+(?!--from)(\S+)", text, flags=re.MULTILINE):
         assert (DEPLOY.parent / copied).exists(), copied
+
+
+def test_every_deployment_names_its_trusted_proxies_validly() -> None:
+    (compose,) = _documents(DEPLOY / "compose.yaml")
+    configured = compose["x-bank-env"]["BANK_TRUSTED_PROXIES"]
+    # ${BANK_TRUSTED_PROXIES:-default}: the default must be the compose network's gateway.
+    compose_default = configured.removeprefix("${BANK_TRUSTED_PROXIES:-").removesuffix("}")
+    (network,) = compose["networks"]["default"]["ipam"]["config"]
+    assert ip_address(compose_default) == next(ip_network(network["subnet"]).hosts())
+    k8s_value = _manifests()["ConfigMap/bank-config"]["data"]["BANK_TRUSTED_PROXIES"]
+    for value in (compose_default, k8s_value):
+        assert load_settings(trusted_proxies=value).trusted_proxies  # parses, trusts someone
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1/8", "lb.internal", "*,10.0.0.1", "10.0.0.300"])
+def test_a_mistyped_trusted_proxy_stops_start_up(value: str) -> None:
+    # uvicorn would keep it as a literal that matches nothing: trusting nobody, silently.
+    with pytest.raises(SettingsError, match="BANK_TRUSTED_PROXIES"):
+        load_settings(trusted_proxies=value)
