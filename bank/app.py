@@ -37,6 +37,7 @@ from bank.db import Database
 from bank.db.migrate import heads
 from bank.health import HealthController, ProblemTypesController
 from bank.http.context import make_before_send
+from bank.http.input_guard import GuardedRequest, input_guard_middleware
 from bank.http.media import media_type_middleware
 from bank.http.problems import exception_handlers
 from bank.http.transaction import provide_db_session, transaction_middleware
@@ -189,7 +190,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 app_name="bank", prefix="bank", group_path=True, exclude=[r"^/metrics$"]
             ).middleware,
             media_type_middleware,
+            input_guard_middleware,
         ],
+        request_class=GuardedRequest,
         before_send=[make_before_send(https=settings.public_url.startswith("https://"))],
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins

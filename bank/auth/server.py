@@ -52,6 +52,7 @@ from bank.auth.models import ClientKind
 from bank.auth.principals import PRINCIPAL_OF_CLIENT
 from bank.auth.redirects import redirect_uri_matches
 from bank.auth.tokens import mint_access_token
+from bank.http.json_guard import InputRefused, check_compact_jws
 from bank.logs import get_logger
 
 log = get_logger("bank.auth")
@@ -251,6 +252,19 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
             raise InvalidClientError(
                 description="The client's registered keys are unusable."
             ) from None
+
+    def extract_assertion(self, assertion: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        # authlib reads the payload (to find the client) before any signature check: its JSON
+        # must not be deep, repeat a claim or carry NUL, which would reach the database.
+        try:
+            check_compact_jws(assertion, payload=True)
+        except InputRefused as exc:
+            # authlib allows no backslash or quote in a description: name the problem code.
+            raise InvalidClientError(
+                description=f"The client assertion is refused: {exc.problem.code}."
+            ) from None
+        found: tuple[Mapping[str, Any], Mapping[str, Any]] = super().extract_assertion(assertion)
+        return found
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Mapping[str, Any]:
         try:

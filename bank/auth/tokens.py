@@ -18,6 +18,7 @@ from joserfc.jwk import ECKey
 from bank.auth.errors import InvalidToken
 from bank.auth.keys import SIGNING_ALG, ActiveKey
 from bank.auth.principals import AUDIENCES, Principal, PrincipalType
+from bank.http.json_guard import InputRefused, check_compact_jws
 
 TOKEN_TYPE = "at+jwt"
 # Tolerated clock difference between the authorization server and an API replica.
@@ -59,8 +60,12 @@ def mint_access_token(
 def token_kid(token: str) -> str:
     """The `kid` of a well-formed token header, before any signature check."""
     try:
-        header = jws.extract_compact(token.encode("ascii")).headers()
-    except (JoseError, UnicodeError, ValueError):
+        raw = token.encode("ascii")
+        # The header is decoded before the signature is checked: guard its JSON first. (The
+        # payload is decoded only once the bank's own signature verified, so it is ours.)
+        check_compact_jws(raw, payload=False)
+        header = jws.extract_compact(raw).headers()
+    except (JoseError, UnicodeError, ValueError, InputRefused):
         raise InvalidToken("The token is not a compact JWS.") from None
     if header.get("alg") != SIGNING_ALG:
         raise InvalidToken("The token's algorithm is not accepted.")

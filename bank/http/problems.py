@@ -20,6 +20,7 @@ from litestar.types import ExceptionHandlersMap
 
 from bank.errors import PROBLEM_TYPES, DomainError, ProblemType
 from bank.http.context import request_id, route_template
+from bank.http.json_guard import InputRefused
 from bank.logs import get_logger, safe_traceback
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -194,6 +195,14 @@ def _handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Respons
     return problem_response(body, headers=exc.headers())
 
 
+def _handle_refused_input(request: Request[Any, Any, Any], exc: InputRefused) -> Response[Any]:
+    if request.scope["path"].startswith("/oauth/"):
+        # OAuth clients expect RFC 6749's error format from every /oauth endpoint.
+        oauth_error = {"error": "invalid_request", "error_description": exc.detail}
+        return Response(oauth_error, status_code=exc.problem.status)
+    return _handle_domain(request, exc)
+
+
 def internal_error_body(rid: str) -> Problem:
     return problem_body(
         PROBLEM_TYPES["internal-error"],
@@ -239,6 +248,7 @@ def exception_handlers() -> ExceptionHandlersMap:
     return {
         ValidationException: _handle_validation,
         DomainError: _handle_domain,
+        InputRefused: _handle_refused_input,
         HTTPException: _handle_http,
         Exception: _handle_unexpected,
     }
