@@ -25,6 +25,7 @@ from openapi_ui_bundles import swagger_ui
 import bank
 from bank.auth.admin import ClientAdminController
 from bank.auth.authorize import authorize
+from bank.auth.cache import AuthCache, listening
 from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH, OAuthController
 from bank.auth.guards import SECURITY_SCHEME, provide_principal
 from bank.auth.jwks import JwksFetcher
@@ -134,12 +135,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.account_secrets = AccountSecrets(keyring)
         app.state.keystore = keystore_from_settings(settings)
         app.state.jwks_fetcher = JwksFetcher()
+        app.state.auth_cache = AuthCache()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if settings.embedded_worker:
                     resources = WorkerResources(settings, db, app.state.keystore)
                     await stack.enter_async_context(_embedded_worker(resources))
                 if owned:
+                    # Replicas drop cached token standing when a revocation commits anywhere.
+                    dsn = as_libpq(settings.async_database_url())
+                    await stack.enter_async_context(listening(app.state.auth_cache, dsn))
                     # Start-up objects (routes, schemas, models) live as long as the process;
                     # moving them out of the collector's view keeps full collections from
                     # walking them on every request burst (p99 of a 365-day push: ~150 -> ~40 ms).

@@ -66,10 +66,11 @@ async def build_server(state: State, db_session: AsyncSession) -> BankAuthorizat
     server = BankAuthorizationServer(
         store=DatabaseOAuthStore(
             db_session,
-            state.database.sessions,
+            state.database.autocommit_sessions,
             state.jwks_fetcher,
             signing_keys=state.signing_keys,
             issuer=issuer,
+            cache=state.auth_cache,
         ),
         issuer=issuer,
         signing_key=await state.signing_keys.active(),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bank.auth.cache import AuthCache
 from bank.auth.endpoints import TokenView
 from bank.auth.errors import InvalidToken
 from bank.auth.grants import CODE_LIFETIME_S, GrantUser, IssuedCode, LiveRefreshToken
@@ -38,29 +39,53 @@ REFRESH_TOKEN_IDLE = timedelta(days=30)
 FAMILY_LIFETIME = timedelta(days=90)
 
 
+# Built once, on the table: on every token request, building the ORM statement cost more
+# than running it.
+_USED = cast(Table, UsedAssertion.__table__)
+_REMEMBER_ASSERTION = (
+    insert(_USED)
+    .values(
+        client_id=bindparam("client_id"), jti=bindparam("jti"), expires_at=bindparam("expires_at")
+    )
+    .on_conflict_do_nothing()
+    .returning(_USED.c.jti)
+)
+
+
 class DatabaseOAuthStore(OAuthStore):
     def __init__(
         self,
         session: AsyncSession,
-        sessions: async_sessionmaker[AsyncSession],
+        side_sessions: async_sessionmaker[AsyncSession],
         jwks_fetcher: JwksFetcher,
         *,
         signing_keys: SigningKeys | None = None,
         issuer: str = "",
+        cache: AuthCache | None = None,
     ) -> None:
         self._session = session
-        self._sessions = sessions
+        # For reads of committed state and writes that must survive the request's rollback.
+        self._sessions = side_sessions
         self._jwks_fetcher = jwks_fetcher
         self._signing_keys = signing_keys
         self._issuer = issuer
+        self._cache = cache
 
     async def client(self, client_id: str) -> RegisteredClient | None:
-        row = await self._session.scalar(
-            select(OAuthClient).where(
-                OAuthClient.client_id == client_id,
-                OAuthClient.status == ClientStatus.ACTIVE.value,
+        if self._cache is None:
+            return await self._load_client(client_id)
+        return await self._cache.get(("client", client_id), lambda: self._load_client(client_id))
+
+    async def _load_client(self, client_id: str) -> RegisteredClient | None:
+        # A read of committed state, outside the request's transaction: a client_credentials
+        # request then never opens one (no BEGIN and COMMIT round trips).
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(OAuthClient).where(
+                    OAuthClient.client_id == client_id,
+                    OAuthClient.status == ClientStatus.ACTIVE.value,
+                )
             )
-        )
         if row is None:
             return None
         return RegisteredClient(
@@ -73,14 +98,11 @@ class DatabaseOAuthStore(OAuthStore):
         )
 
     async def remember_assertion(self, client_id: str, jti: str, expires_at: datetime) -> bool:
-        # Its own transaction: a `jti` stays used even if the token request then fails and the
-        # request's transaction rolls back, so a captured assertion can never be replayed.
+        # Committed on its own (an autocommit session: one round trip): a `jti` stays used even
+        # if the token request then fails and rolls back, so an assertion is never replayed.
         async with self._sessions() as session:
             inserted = await session.scalar(
-                insert(UsedAssertion)
-                .values(client_id=client_id, jti=jti, expires_at=expires_at)
-                .on_conflict_do_nothing()
-                .returning(UsedAssertion.jti)
+                _REMEMBER_ASSERTION, {"client_id": client_id, "jti": jti, "expires_at": expires_at}
             )
             await session.commit()
         return inserted is not None
@@ -256,7 +278,11 @@ class DatabaseOAuthStore(OAuthStore):
         assert self._signing_keys is not None, "access tokens need the signing keys"
         try:
             principal = await authenticate(
-                token, session=self._session, keys=self._signing_keys, issuer=self._issuer
+                token,
+                session=self._session,
+                keys=self._signing_keys,
+                issuer=self._issuer,
+                cache=self._cache,
             )
         except InvalidToken:
             return None  # forged, expired or revoked: nothing to describe

@@ -17,15 +17,32 @@ from bank.settings import Settings
 
 @dataclass(frozen=True)
 class Database:
-    """The session factory the app uses, and the engine it owns (if it owns one)."""
+    """The session factories the app uses, and the engine it owns (if it owns one).
+
+    `sessions` open the request's (or job's) transaction. `autocommit_sessions` are for reads
+    and side writes that stand on their own: each statement commits by itself, with no BEGIN or
+    COMMIT round trips. The access-token guard reads revocations there, and the token endpoint
+    records used assertion `jti`s there, which must stay recorded even when the request fails.
+    Handed only `sessions` (tests bind them to their own rolled-back transaction), both are the
+    same factory.
+    """
 
     sessions: async_sessionmaker[AsyncSession]
     engine: AsyncEngine | None = None
+    autocommit: async_sessionmaker[AsyncSession] | None = None
 
     @classmethod
     def connect(cls, settings: Settings) -> Database:
         engine = create_engine(settings.async_database_url(), settings)
-        return cls(sessions=make_session_factory(engine), engine=engine)
+        return cls(
+            sessions=make_session_factory(engine),
+            engine=engine,
+            autocommit=make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT")),
+        )
+
+    @property
+    def autocommit_sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.autocommit or self.sessions
 
     async def dispose(self) -> None:
         if self.engine is not None:
