@@ -105,12 +105,20 @@ async def listen_for_changes(cache: AuthCache, dsn: str) -> None:
 
 
 async def _listen(cache: AuthCache, connection: Any) -> None:
+    closed = asyncio.Event()
+
+    def on_close(_: object) -> None:
+        cache.go_dark()
+        closed.set()
+
     await connection.add_listener(CHANNEL, lambda *_: cache.invalidate())
-    connection.add_termination_listener(lambda _: cache.go_dark())
+    connection.add_termination_listener(on_close)
     cache.go_live()
     log.info("auth.cache_listening")
-    while not connection.is_closed():
-        await asyncio.sleep(KEEPALIVE_S)
+    while not closed.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closed.wait(), KEEPALIVE_S)
+            break
         # A connection whose peer vanished without a word fails here, not never.
         await connection.execute("SELECT 1", timeout=KEEPALIVE_S)
     raise ConnectionResetError("the listener's connection closed")
