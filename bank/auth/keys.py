@@ -10,6 +10,7 @@ created inside a request's transaction that then rolled back would sign tokens n
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -55,6 +56,7 @@ class SigningKeys:
         self._sessions = sessions
         self._active: ActiveKey | None = None
         self._active_loaded_at = 0.0
+        self._loading = asyncio.Lock()
         self._public: dict[str, ECKey] = {}
         self._public_loaded_at = 0.0
 
@@ -64,16 +66,22 @@ class SigningKeys:
         Read and created in a transaction of its own: the caller's `session` is not used (it is
         accepted so callers holding one need not care), and what is cached is always committed.
         """
-        if self._active is not None and time.monotonic() - self._active_loaded_at < _CACHE_SECONDS:
+        if self._active is not None and (self._fresh() or self._loading.locked()):
+            # While one request reloads, the others sign with the key it had: committed,
+            # published, and valid for as long as tokens live even if rotated meanwhile. So a
+            # burst of requests at the cache's expiry takes one extra connection, not one each.
             return self._active
-        async with self._sessions() as own, own.begin():
-            row = await self._newest_unretired(own)
-            if row is None:
-                await own.execute(_KEY_CREATION_LOCK)
-                # Another process may have created it while this one waited for the lock.
-                row = await self._newest_unretired(own) or await self._create(own)
-            kid, sealed = row.kid, row.private_jwk_sealed
-        return self._cache(kid, sealed)
+        async with self._loading:
+            if self._active is not None and self._fresh():
+                return self._active
+            async with self._sessions() as own, own.begin():
+                row = await self._newest_unretired(own)
+                if row is None:
+                    await own.execute(_KEY_CREATION_LOCK)
+                    # Another process may have created it while this one waited for the lock.
+                    row = await self._newest_unretired(own) or await self._create(own)
+                kid, sealed = row.kid, row.private_jwk_sealed
+            return self._cache(kid, sealed)
 
     async def rotate(self) -> str:
         """Retire the signing key and create its successor, committed; returns the new `kid`."""
@@ -89,6 +97,9 @@ class SigningKeys:
         self._cache(kid, sealed)
         self._public_loaded_at = 0.0
         return kid
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._active_loaded_at < _CACHE_SECONDS
 
     def _cache(self, kid: str, sealed: bytes) -> ActiveKey:
         """Remember a committed key as the one that signs."""

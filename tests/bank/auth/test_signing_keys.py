@@ -4,6 +4,7 @@ request that needed it does, and one key even when two processes need it at once
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import pytest
 from joserfc import jwt
@@ -66,6 +67,29 @@ async def test_two_processes_racing_on_an_empty_database_sign_with_one_key(
     kids = {key.kid for key in await asyncio.gather(*(r.active() for r in replicas))}
     assert len(kids) == 1
     assert await _key_count(fresh_database) == 1
+
+
+async def test_a_burst_of_requests_loads_the_key_over_one_connection(
+    settings: Settings, fresh_database: AsyncEngine
+) -> None:
+    sessions = make_session_factory(fresh_database)
+    opened = 0
+
+    def counting() -> AsyncSession:
+        nonlocal opened
+        opened += 1
+        return sessions()
+
+    keys = SigningKeys(LocalKeyring.from_settings(settings), cast("Any", counting))
+    first = await asyncio.gather(*(keys.active() for _ in range(20)))
+    assert len({key.kid for key in first}) == 1
+    assert opened == 1
+
+    # Past the cache's life one request reloads; the rest sign with the key they had meanwhile.
+    keys._active_loaded_at -= 3600
+    again = await asyncio.gather(*(keys.active() for _ in range(20)))
+    assert {key.kid for key in again} == {first[0].kid}
+    assert opened == 2
 
 
 async def test_rotation_is_committed_on_its_own_and_signs_at_once(
