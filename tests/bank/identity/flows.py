@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -21,6 +22,20 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 def new_email() -> str:
     return f"resident-{secrets.token_hex(6)}@example.jp"
+
+
+def new_address() -> str:
+    """A client address of the test's own (documentation range), so that throttle counters
+    which committing tests leave behind never block another test or the next run."""
+    return f"2001:db8:{secrets.token_hex(2)}::{secrets.token_hex(2)}"
+
+
+@contextlib.asynccontextmanager
+async def client_from(app: Litestar, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a running app (its lifespan started elsewhere) calling from `address`."""
+    transport = httpx.ASGITransport(app=cast("Any", app), client=(address, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
 
 
 async def committed(engine: AsyncEngine, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -14,7 +14,15 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.auth.passwords import configure_hashing, hash_password, hashing_limiter, verify_password
-from tests.bank.identity.flows import PASSWORD, mail_to, new_email, post_form, sign_up_and_verify
+from tests.bank.identity.flows import (
+    PASSWORD,
+    client_from,
+    mail_to,
+    new_address,
+    new_email,
+    post_form,
+    sign_up_and_verify,
+)
 
 Flow = Callable[
     [httpx.AsyncClient, AsyncEngine, Litestar, str], Coroutine[Any, Any, httpx.Response]
@@ -62,27 +70,37 @@ async def test_every_password_flow_waits_for_the_hashing_pool(
     status: int,
 ) -> None:
     email = new_email()
-    if flow is not _sign_up:
-        await sign_up_and_verify(committing_client, engine, committing_app, email)
-        committing_client.cookies.clear()
-        await post_form(committing_client, "/reset", {"email": email}, page="/reset")
-    limiter = hashing_limiter()
-    async with limiter:  # the test holds the pool's only thread
-        request = asyncio.create_task(flow(committing_client, engine, committing_app, email))
-        await asyncio.sleep(0.5)
-        # Still waiting: the request's hash goes through the pool, not the event loop.
-        assert not request.done()
-        assert limiter.statistics().tasks_waiting == 1
-    response = await request
+    async with client_from(committing_app, new_address()) as client:
+        if flow is not _sign_up:
+            await sign_up_and_verify(client, engine, committing_app, email)
+            client.cookies.clear()
+            await post_form(client, "/reset", {"email": email}, page="/reset")
+        limiter = hashing_limiter()
+        async with limiter:  # the test holds the pool's only thread
+            request = asyncio.create_task(flow(client, engine, committing_app, email))
+            await asyncio.sleep(0.5)
+            # Still waiting: the request's hash goes through the pool, not the event loop.
+            assert not request.done()
+            assert limiter.statistics().tasks_waiting == 1
+        response = await request
     assert response.status_code == status, response.text
 
 
 async def test_the_loop_keeps_ticking_while_sign_ins_hash_at_most_n_at_once(
-    committing_client: httpx.AsyncClient, committing_app: Litestar, engine: AsyncEngine
+    committing_client: httpx.AsyncClient,
+    committing_app: Litestar,
+    engine: AsyncEngine,
 ) -> None:
     email = new_email()
-    await sign_up_and_verify(committing_client, engine, committing_app, email)
-    committing_client.cookies.clear()
+    async with client_from(committing_app, new_address()) as client:
+        await sign_up_and_verify(client, engine, committing_app, email)
+        client.cookies.clear()
+        await _sign_ins_off_the_loop(client, engine, committing_app, email)
+
+
+async def _sign_ins_off_the_loop(
+    client: httpx.AsyncClient, engine: AsyncEngine, app: Litestar, email: str
+) -> None:
     stored = hash_password(PASSWORD)
     started = time.perf_counter()
     verify_password(stored, PASSWORD)
@@ -104,9 +122,7 @@ async def test_the_loop_keeps_ticking_while_sign_ins_hash_at_most_n_at_once(
 
     ticker = asyncio.create_task(tick())
     try:
-        signed_in = await asyncio.gather(
-            *(_sign_in(committing_client, engine, committing_app, email) for _ in range(6))
-        )
+        signed_in = await asyncio.gather(*(_sign_in(client, engine, app, email) for _ in range(6)))
     finally:
         done.set()
         await ticker

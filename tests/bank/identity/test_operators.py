@@ -26,7 +26,9 @@ from bank.identity.totp import new_totp_secret, seal_totp_secret
 from bank.settings import Settings
 from tests.bank.identity.flows import (
     PASSWORD,
+    client_from,
     committed,
+    new_address,
     new_email,
     post_form,
     query_of,
@@ -45,7 +47,8 @@ async def admin_clients(principal: CurrentPrincipal) -> dict[str, Any]:
 @pytest.fixture
 async def api(committing_app: Litestar) -> Any:
     committing_app.register(admin_clients)
-    async with serve(committing_app) as client:
+    # From an address of its own: see tests/bank/identity/conftest.py.
+    async with serve(committing_app), client_from(committing_app, new_address()) as client:
         yield client
 
 

@@ -8,11 +8,9 @@ every test uses client addresses of its own, as the counters outlive the test.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any, cast
 
 import httpx
 import pytest
@@ -24,27 +22,23 @@ from bank.identity.accounts import CODE_ATTEMPTS, CODES_PER_WINDOW
 from bank.identity.models import Account, OneTimeCode
 from bank.identity.outbox import unsent_mail
 from bank.identity.throttle import ADDRESS_LIMIT
-from tests.bank.identity.flows import committed, new_email, post_form, sign_up_and_verify
+from tests.bank.identity.flows import (
+    client_from,
+    committed,
+    new_address,
+    new_email,
+    post_form,
+    sign_up_and_verify,
+)
 
 NEW_PASSWORD = "a fresh start passphrase 42"
 Connect = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-def _address() -> str:
-    return f"2001:db8:{secrets.token_hex(2)}::{secrets.token_hex(2)}"
-
-
 @pytest.fixture
 def from_address(committing_client: httpx.AsyncClient, committing_app: Litestar) -> Connect:
-    """A client of the running app (`committing_client` started it) calling from `address`."""
-
-    @asynccontextmanager
-    async def connect(address: str) -> AsyncIterator[httpx.AsyncClient]:
-        transport = httpx.ASGITransport(app=cast("Any", committing_app), client=(address, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
-
-    return connect
+    """Clients of the running app (`committing_client` started it), each from one address."""
+    return lambda address: client_from(committing_app, address)
 
 
 async def _reset_codes(engine: AsyncEngine, app: Litestar, email: str) -> list[str]:
@@ -89,7 +83,7 @@ async def test_an_attacker_cannot_keep_guessing_reset_codes_round_after_round(
     checked = 0
     for _ in range(CODES_PER_WINDOW + 3):
         # A new address every round, as a botnet would: only the account's cap can stop it.
-        async with from_address(_address()) as attacker:
+        async with from_address(new_address()) as attacker:
             await _ask(attacker, email)
             mailed = await _reset_codes(engine, committing_app, email)
             for guess in _wrong(mailed, CODE_ATTEMPTS):
@@ -99,7 +93,7 @@ async def test_an_attacker_cannot_keep_guessing_reset_codes_round_after_round(
     assert len(mailed) == CODES_PER_WINDOW  # rounds beyond the cap mailed nothing
     # Guessing has stopped: the last code's attempts are spent and no new code exists, so even
     # the right code (which an attacker might have hit in a later round) is refused.
-    async with from_address(_address()) as attacker:
+    async with from_address(new_address()) as attacker:
         assert await _confirm(attacker, email, mailed[-1]) == 400
         await _ask(attacker, email)
     assert len(await _reset_codes(engine, committing_app, email)) == CODES_PER_WINDOW
@@ -117,7 +111,7 @@ async def test_an_attacker_cannot_keep_guessing_reset_codes_round_after_round(
         )
 
     await committed(engine, a_day_passes)
-    async with from_address(_address()) as owner:
+    async with from_address(new_address()) as owner:
         await _ask(owner, email)
         fresh = await _reset_codes(engine, committing_app, email)
         assert len(fresh) == CODES_PER_WINDOW + 1
@@ -131,11 +125,11 @@ async def test_one_address_cannot_spray_guesses_then_it_waits(
     from_address: Connect,
 ) -> None:
     email = await _a_resident(committing_client, engine, committing_app)
-    async with from_address(_address()) as owner:
+    async with from_address(new_address()) as owner:
         await _ask(owner, email)
     (code,) = await _reset_codes(engine, committing_app, email)
 
-    async with from_address(_address()) as sprayer:
+    async with from_address(new_address()) as sprayer:
         # Wrong codes at many addresses' accounts (or none): each counts against this address.
         for _ in range(ADDRESS_LIMIT):
             assert await _confirm(sprayer, new_email(), "123456") == 400
@@ -145,5 +139,5 @@ async def test_one_address_cannot_spray_guesses_then_it_waits(
         await _ask(sprayer, email)
     assert await _reset_codes(engine, committing_app, email) == [code]
 
-    async with from_address(_address()) as owner:
+    async with from_address(new_address()) as owner:
         assert await _confirm(owner, email, code) == 200

@@ -1,0 +1,19 @@
+"""Identity tests call from an address of their own: throttle counters that committing tests
+leave behind (per address, for 15 minutes) must not block the next test or the next run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from tests.bank.identity.flows import client_from, new_address
+from tests.conftest import serve
+
+
+@pytest.fixture
+async def committing_client(committing_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(committing_app), client_from(committing_app, new_address()) as client:
+        yield client
