@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bank.http.json_guard import InputRefused, check_json
+
 MAX_JWKS_BYTES = 64 * 1024
 CACHE_SECONDS = 300.0
 
@@ -54,8 +56,9 @@ class JwksFetcher:
                     body += chunk
                     if len(body) > MAX_JWKS_BYTES:
                         raise JwksUnavailable("jwks_uri document is too large")
+            check_json(body)  # a document nested past the decoder's recursion limit: refused
             document = httpx.Response(200, content=body).json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, InputRefused) as exc:
             raise JwksUnavailable("jwks_uri could not be fetched") from exc
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise JwksUnavailable("jwks_uri did not return a JWKS")

@@ -8,6 +8,7 @@ huge numbers, traversal, overlong strings) are kept passing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc import jws
@@ -28,6 +30,7 @@ from litestar.routes import HTTPRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.clients import Registration
+from bank.auth.jwks import JwksFetcher, JwksUnavailable
 from bank.auth.models import ClientKind
 from bank.auth.principals import PrincipalType
 from bank.http.json_guard import MAX_JSON_DEPTH
@@ -449,3 +452,27 @@ async def test_nul_anywhere_in_a_valid_body_is_refused_before_the_database(
         path, content=json.dumps(hostile), headers={**callers[caller], "content-type": JSON}
     )
     assert (response.status_code, response.json()["code"]) == (400, "unstorable-character")
+
+
+# --- JSON the bank fetches ----------------------------------------------------------------------
+
+
+async def test_a_deep_or_repeating_jwks_document_is_unavailable_not_a_crash() -> None:
+    """A partner's jwks_uri is a URL outside the bank: its document gets the same checks."""
+    documents = [b'{"keys": ' + deep_array() + b"}", b'{"keys": [], "keys": []}']
+    served = iter(documents)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = next(served)
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode() + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        for _ in documents:
+            with pytest.raises(JwksUnavailable):
+                await JwksFetcher().fetch(f"http://127.0.0.1:{port}/jwks.json")
