@@ -33,6 +33,7 @@ from bank.auth.keys import SigningKeys
 from bank.auth.maintenance import auth_tasks
 from bank.auth.passwords import configure_hashing
 from bank.auth.principals import SCOPES
+from bank.auth.tokens import VerifiedTokens
 from bank.crypto.keyring import LocalKeyring
 from bank.db import Database
 from bank.db.migrate import heads
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.keystore = keystore_from_settings(settings)
         app.state.jwks_fetcher = JwksFetcher()
         app.state.auth_cache = AuthCache()
+        app.state.verified_tokens = VerifiedTokens()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if settings.embedded_worker:

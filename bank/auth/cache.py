@@ -51,6 +51,10 @@ class AuthCache:
     def generation(self) -> int:
         return self._generation
 
+    def peek(self, key: Hashable) -> Any:
+        """The cached value for `key` without reading anything (None: not cached, or dark)."""
+        return self._entries.get(key) if self._live else None
+
     async def get(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         """The cached value for `key`, or `load()`'s (kept if nothing changed meanwhile)."""
         if self._live and key in self._entries:

@@ -8,6 +8,8 @@ client was suspended, the token itself was revoked, or (for residents) its sessi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -24,7 +26,7 @@ from bank.auth.errors import InsufficientScope, InvalidToken, MissingToken
 from bank.auth.keys import SigningKeys
 from bank.auth.models import ClientStatus, OAuthClient, RevokedAccessToken, TokenFamily
 from bank.auth.principals import AUDIENCES, Principal, PrincipalType
-from bank.auth.tokens import token_kid, validate_access_token
+from bank.auth.tokens import VerifiedTokens, token_kid, validate_access_token
 
 _PRINCIPAL_KEY = "bank.principal"
 
@@ -46,33 +48,46 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 async def authenticate(
     token: str,
     *,
-    session: AsyncSession,
+    sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
     keys: SigningKeys,
     issuer: str,
     cache: AuthCache | None = None,
+    verified: VerifiedTokens | None = None,
 ) -> Principal:
     """Validate a token completely, revocation included.
 
-    With `cache` (a live one: bank.auth.cache), a token's standing is read from the database
-    once and then served from memory until any revocation or client change commits.
+    With `verified`, a token whose signature and claims this process already checked is not
+    checked again until it expires. With `cache` (live: bank.auth.cache), its standing is read
+    from the database once and then served from memory until a revocation or a client change
+    commits. A session is opened from `sessions` only when the database must be asked.
     """
-    kid = token_kid(token)
-    key = await keys.public_key(session, kid)  # served from its cache without I/O when fresh
-    principal = validate_access_token(
-        token, key_for=lambda _: key, issuer=issuer, now=int(time.time())
-    )
-    if cache is None:
-        standing = await _standing_of(session, principal)
-    else:
-        key_of_standing = (
-            "standing",
-            principal.client_id,
-            principal.token_id,
-            principal.session_id,
-        )
-        standing = await cache.get(key_of_standing, lambda: _standing_of(session, principal))
+    now = int(time.time())
+    principal = verified.get(token, now) if verified is not None else None
+    if principal is not None and cache is not None:
+        standing = cache.peek(_standing_key(principal))
+        if standing is not None:
+            _refuse_revoked(standing, principal)
+            return principal
+    async with sessions() as session:
+        if principal is None:
+            kid = token_kid(token)
+            key = await keys.public_key(session, kid)  # from its cache without I/O when fresh
+            principal = validate_access_token(token, key_for=lambda _: key, issuer=issuer, now=now)
+            if verified is not None:
+                verified.remember(token, principal)
+        if cache is None:
+            standing = await _standing_of(session, principal)
+        else:
+            checked = principal
+            standing = await cache.get(
+                _standing_key(checked), lambda: _standing_of(session, checked)
+            )
     _refuse_revoked(standing, principal)
     return principal
+
+
+def _standing_key(principal: Principal) -> tuple[str, str, str, str | None]:
+    return ("standing", principal.client_id, principal.token_id, principal.session_id)
 
 
 def _standing(revoked: ColumnElement[bool]) -> Select[str, datetime, bool]:
@@ -131,16 +146,16 @@ def requires(principal_type: PrincipalType, *scopes: str) -> Guard:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         app_state = connection.app.state
         token = bearer_token(connection)
-        # Outside the request's transaction: one statement, no BEGIN or COMMIT round trips,
-        # which would otherwise be most of the guard's cost (benchmarks/oauth_tokens.py).
-        async with app_state.database.autocommit_sessions() as session:
-            principal = await authenticate(
-                token,
-                session=session,
-                keys=app_state.signing_keys,
-                issuer=app_state.settings.public_url,
-                cache=app_state.auth_cache,
-            )
+        principal = await authenticate(
+            token,
+            # Outside the request's transaction: one statement, no BEGIN or COMMIT round trips,
+            # which were most of the guard's cost (benchmarks/oauth_tokens.py).
+            sessions=app_state.database.autocommit_sessions,
+            keys=app_state.signing_keys,
+            issuer=app_state.settings.public_url,
+            cache=app_state.auth_cache,
+            verified=app_state.verified_tokens,
+        )
         if principal.type is not principal_type:
             raise InvalidToken(f"This API accepts only tokens for {AUDIENCES[principal_type]}.")
         if principal.type is PrincipalType.RESIDENT and principal.session_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -279,7 +280,7 @@ class DatabaseOAuthStore(OAuthStore):
         try:
             principal = await authenticate(
                 token,
-                session=self._session,
+                sessions=lambda: contextlib.nullcontext(self._session),
                 keys=self._signing_keys,
                 issuer=self._issuer,
                 cache=self._cache,

@@ -7,6 +7,7 @@ claim the bank puts in (`iss`, `aud`, `exp`, `nbf`, `iat`, `jti`, `sub`, `client
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -126,3 +127,34 @@ def _claim_problem(exc: JoseError) -> str:
         return "The token has expired."
     # joserfc's descriptions name the claim, never its value ("Invalid claim: 'iss'").
     return f"The token's claims are invalid: {exc.description}."
+
+
+class VerifiedTokens:
+    """Access tokens whose signature and claims this process has checked, until they expire.
+
+    A signed token cannot change: once it verified, it verifies until its `exp`, so checking its
+    signature again on every request (most of the guard's remaining cost) buys nothing. Standing
+    (suspension, revocation, sign-out) is not part of this: the guard asks for it every time.
+    Entries are keyed by a digest of the token, and the oldest go first when the cache is full.
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._principals: dict[bytes, Principal] = {}
+        self._max_entries = max_entries
+
+    def get(self, token: str, now: int) -> Principal | None:
+        key = _digest(token)
+        principal = self._principals.get(key)
+        if principal is not None and now >= principal.expires_at:
+            del self._principals[key]  # expired: the full check gives the caller the reason
+            return None
+        return principal
+
+    def remember(self, token: str, principal: Principal) -> None:
+        if len(self._principals) >= self._max_entries:
+            del self._principals[next(iter(self._principals))]
+        self._principals[_digest(token)] = principal
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.blake2b(token.encode(), digest_size=16).digest()
