@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.settings import Settings
+from tests.bank.auth.factories import add_client, assertion
+from tests.bank.identity.flows import committed
 
 pytestmark = pytest.mark.committing
 
@@ -123,3 +125,32 @@ def test_the_partner_guide_works_as_printed(
     assert "token for 'partner:data', valid" in output
     assert "the bank says: active" in output
     assert output.rstrip().endswith("revoked")
+
+
+async def test_a_revoked_token_is_inactive_at_once_on_a_real_server(
+    served: str, fresh_database: AsyncEngine
+) -> None:
+    # `bank serve` owns its database, so its auth cache is live (tests' apps never are): the
+    # answer right after a revocation must not come from what was cached before it.
+    client_id, key = await committed(fresh_database, add_client)
+
+    def signed(path: str) -> dict[str, str]:
+        return {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion(client_id, key, audience=f"{served}{path}"),
+        }
+
+    async with httpx.AsyncClient(base_url=served, timeout=10) as http:
+        for _ in range(40):
+            issued = await http.post(
+                "/oauth/token", data={"grant_type": "client_credentials", **signed("/oauth/token")}
+            )
+            token = issued.json()["access_token"]
+            about = {"token": token, **signed("/oauth/introspect")}
+            assert (await http.post("/oauth/introspect", data=about)).json()["active"] is True
+            revoked = await http.post(
+                "/oauth/revoke", data={"token": token, **signed("/oauth/revoke")}
+            )
+            assert revoked.status_code == 200, revoked.text
+            about = {"token": token, **signed("/oauth/introspect")}
+            assert (await http.post("/oauth/introspect", data=about)).json() == {"active": False}
