@@ -101,6 +101,11 @@ async def _settle(
     session: AsyncSession, status: int, scope: Scope
 ) -> tuple[Problem, dict[str, str]] | None:
     """Commit on success, roll back otherwise; return the problem to send if the commit failed."""
+    if not session.in_transaction():
+        # Never used (or used only outside a transaction): nothing to settle. A session with
+        # pending objects is in a transaction from its first `add`, so this never drops a write.
+        await session.close()
+        return None
     try:
         if _is_success(status):
             await session.commit()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-from litestar import Litestar
-from sqlalchemy import text
+from litestar import Litestar, get, post
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bank.app import create_app
+from bank.auth.models import UsedAssertion
+from bank.http.transaction import DbSession
 from bank.settings import Settings
 from tests.bank.probe_routes import PROBE_TABLE_DDL, ProbeController
 from tests.bank.test_problems import assert_problem
@@ -148,3 +151,33 @@ async def test_after_the_server_drops_every_pooled_connection_only_one_request_f
     finally:
         async with engine.begin() as connection:
             await connection.execute(text("DROP TABLE probe_notes"))
+
+
+@post("/v1/test/added-not-flushed", status_code=201)
+async def add_without_flush(db_session: DbSession) -> None:
+    # Only `add`: the middleware's commit is what flushes and writes it.
+    db_session.add(UsedAssertion(client_id="probe", jti="added-not-flushed", expires_at=_LATER))
+
+
+@get("/v1/test/session-unused")
+async def session_unused(db_session: DbSession) -> dict[str, bool]:
+    return {"in_transaction": db_session.in_transaction()}
+
+
+_LATER = datetime(2099, 1, 1, tzinfo=UTC)
+
+
+async def test_an_object_added_but_never_flushed_is_committed(
+    app: Litestar, connection: AsyncConnection
+) -> None:
+    """A request whose session never ran a statement is not settled at all; one that only
+    `add`ed an object still commits it (the fast path must not drop it)."""
+    app.register(add_without_flush)
+    app.register(session_unused)
+    async with serve(app) as client:
+        assert (await client.get("/v1/test/session-unused")).json() == {"in_transaction": False}
+        assert (await client.post("/v1/test/added-not-flushed")).status_code == 201
+    stored = await connection.scalar(
+        select(UsedAssertion.jti).where(UsedAssertion.client_id == "probe")
+    )
+    assert stored == "added-not-flushed"
