@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
@@ -87,6 +88,11 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
     @property
     def auth_method(self) -> str:
         return PRIVATE_KEY_JWT if self.kind in _CONFIDENTIAL else "none"
+
+    @cached_property
+    def inline_keys(self) -> KeySet:
+        """The registered `jwks`, imported (raises JoseError or ValueError if unusable)."""
+        return KeySet.import_key_set(dict(self.jwks or {"keys": []}))  # type: ignore[arg-type]
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -243,9 +249,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
         try:
+            if client.jwks is not None:
+                return client.inline_keys  # imported once per cached registration
             jwks = on_loop(self.server.store.client_keys, client)
         except JwksUnavailable:
             raise InvalidClientError(description="The client's jwks_uri is unavailable.") from None
+        except (JoseError, ValueError, TypeError):
+            raise InvalidClientError(
+                description="The client's registered keys are unusable."
+            ) from None
         try:
             return KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
         except (JoseError, ValueError, TypeError):
