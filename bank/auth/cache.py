@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from bank.logs import get_logger
 
@@ -33,6 +36,10 @@ _RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 V = TypeVar("V")
 
+# Every cache of this process, so that a commit made here empties them before its response goes
+# out (see _forget_on_commit below).
+_PROCESS_CACHES: weakref.WeakSet[AuthCache] = weakref.WeakSet()
+
 
 class AuthCache:
     """Values read from the database, kept only while change notifications are being heard."""
@@ -42,6 +49,7 @@ class AuthCache:
         self._generation = 0
         self._live = False
         self._max_entries = max_entries
+        _PROCESS_CACHES.add(self)
 
     @property
     def live(self) -> bool:
@@ -138,3 +146,57 @@ async def listening(cache: AuthCache, dsn: str) -> AsyncIterator[AuthCache]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+# --- this process's own commits --------------------------------------------------------------
+#
+# The NOTIFY of a commit reaches this process's listener a moment after the commit, and a
+# client may send its next request in that moment: revoked (RFC 7009: 200 means revoked) but
+# still admitted. So a session that changed what the triggers watch empties this process's
+# caches itself, right after its commit and before its response is sent. The tables and changes
+# are the triggers' (migration 2026_12_06_0010); accounts count when deleted (erasure deletes
+# their token families by cascade).
+_CHANGED = "bank.auth_changed"
+_WATCHED = {
+    "oauth_clients": {"insert", "update", "delete"},
+    "revoked_access_tokens": {"insert", "delete"},
+    "token_families": {"update", "delete"},
+    "accounts": {"delete"},
+}
+
+
+def _watched(table: str | None, change: str) -> bool:
+    return table is not None and change in _WATCHED.get(table, ())
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    change = "insert" if state.is_insert else "update" if state.is_update else "delete"
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if _watched(table, change):
+        state.session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _: UOWTransaction) -> None:
+    for change, instances in (
+        ("insert", session.new),
+        ("update", session.dirty),
+        ("delete", session.deleted),
+    ):
+        if any(_watched(getattr(i, "__tablename__", None), change) for i in instances):
+            session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_on_commit(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        for cache in list(_PROCESS_CACHES):
+            cache.invalidate()
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_changed(session: Session) -> None:
+    session.info.pop(_CHANGED, None)

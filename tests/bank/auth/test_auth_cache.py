@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.app import create_app
 from bank.auth.cache import AuthCache
@@ -257,3 +257,40 @@ async def test_a_lost_listener_stops_the_cache_until_it_listens_again(
         assert statements or owned_app.state.auth_cache.live
         await _until(lambda: _live(owned_app))
         assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+
+
+async def test_a_revocation_answered_here_is_in_force_for_the_very_next_request(
+    api: httpx.AsyncClient, app: Litestar, db_session: AsyncSession
+) -> None:
+    """RFC 7009: once revocation answers 200 the token is revoked. The NOTIFY may reach this
+    process's listener later than the client's next request: the commit itself empties the cache.
+    (Live here with no listener at all, so only the commit can do it.)"""
+    client_id, key = await add_client(db_session)
+    await db_session.commit()
+    app.state.auth_cache.go_live()
+    auth = await _token(api, client_id, key)
+    assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+    assert (await api.get(PROTECTED, headers=auth)).status_code == 200  # from the cache now
+    revoked = await api.post(
+        "/oauth/revoke",
+        data={
+            "token": auth["Authorization"].removeprefix("Bearer "),
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(client_id, key),
+        },
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert (await api.get(PROTECTED, headers=auth)).status_code == 401
+
+
+async def test_a_suspension_committed_here_empties_the_cache_at_commit(
+    api: httpx.AsyncClient, app: Litestar, db_session: AsyncSession
+) -> None:
+    client_id, key = await add_client(db_session)
+    await db_session.commit()
+    app.state.auth_cache.go_live()
+    auth = await _token(api, client_id, key)
+    assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+    await ClientRegistry(db_session).set_status(client_id, ClientStatus.SUSPENDED)
+    await db_session.commit()
+    assert (await api.get(PROTECTED, headers=auth)).status_code == 401
