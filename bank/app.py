@@ -54,7 +54,7 @@ from bank.vault.exports import vault_tasks
 from bank.vault.exports_api import ExportsController
 from bank.vault.ingest_api import CheckupIngestController, IngestController
 from bank.vault.records_api import CheckupsController, LinksController, TransitController
-from bank.workers import WorkerResources, keystore_from_settings
+from bank.workers import WorkerHealth, WorkerResources, keystore_from_settings, supervise
 
 JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks, "vault": vault_tasks})
 
@@ -142,7 +142,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             async with contextlib.AsyncExitStack() as stack:
                 if settings.embedded_worker:
                     resources = WorkerResources(settings, db, app.state.keystore)
-                    await stack.enter_async_context(_embedded_worker(resources))
+                    # Read by /health/ready: a worker being restarted makes the process unready.
+                    app.state.job_worker = await stack.enter_async_context(
+                        _embedded_worker(resources)
+                    )
                 if owned:
                     # Replicas drop cached token standing when a revocation commits anywhere.
                     dsn = as_libpq(settings.async_database_url())
@@ -217,20 +220,22 @@ def _initial_state(settings: Settings) -> State:
 
 
 @contextlib.asynccontextmanager
-async def _embedded_worker(resources: WorkerResources) -> AsyncIterator[None]:
-    """A job worker inside the web process (demo mode); production runs `bank worker`."""
+async def _embedded_worker(resources: WorkerResources) -> AsyncIterator[WorkerHealth]:
+    """A supervised job worker inside the web process (demo mode); production runs `bank worker`."""
     conninfo = as_libpq(resources.settings.async_database_url())
+    health = WorkerHealth()
     async with opened(JOB_APP, conninfo) as jobs:
         worker = asyncio.create_task(
-            jobs.run_worker_async(
-                install_signal_handlers=False,
-                concurrency=2,
+            supervise(
+                jobs,
                 name="embedded",
+                concurrency=2,
                 additional_context=resources.as_context(),
+                health=health,
             )
         )
         try:
-            yield
+            yield health
         finally:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

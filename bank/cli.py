@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from bank.vault.rotation import (
     RotationStalled,
     rotate_kek,
 )
-from bank.workers import WorkerResources, keystore_from_settings
+from bank.workers import WorkerResources, WorkerTiming, keystore_from_settings, supervise
 
 
 def _load() -> Settings:
@@ -175,23 +174,63 @@ def _prepare_multiprocess_metrics() -> None:
 @main.command()
 @click.option("--queue", "queues", multiple=True, help="Only these queues (repeatable).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
-def worker(queues: tuple[str, ...], concurrency: int) -> None:
-    """Run background jobs until SIGINT/SIGTERM."""
+@click.option(
+    "--heartbeat-s",
+    default=WorkerTiming.heartbeat_s,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="How often the worker records that it is alive.",
+)
+@click.option(
+    "--stalled-after-s",
+    default=WorkerTiming.stalled_after_s,
+    show_default=True,
+    type=click.FloatRange(1, 86_400),
+    help="A running job whose worker has not beaten for this long is re-queued.",
+)
+@click.option(
+    "--reap-every-s",
+    default=WorkerTiming.reap_every_s,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="How often to look for such jobs.",
+)
+def worker(
+    queues: tuple[str, ...],
+    concurrency: int,
+    heartbeat_s: float,
+    stalled_after_s: float,
+    reap_every_s: float,
+) -> None:
+    """Run background jobs until SIGINT/SIGTERM, restarting the worker after database faults."""
     from bank.app import JOB_APP
     from bank.jobs import opened
 
+    timing = WorkerTiming(
+        heartbeat_s=heartbeat_s, stalled_after_s=stalled_after_s, reap_every_s=reap_every_s
+    )
+
     async def run(settings: Settings) -> None:
+        # A signal cancels the supervisor, which stops the worker gracefully (running jobs end).
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, main_task.cancel)
         db = Database.connect(settings)
         resources = WorkerResources(settings, db, keystore_from_settings(settings))
         try:
             async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
-                context = resources.as_context()
-                if queues:
-                    await jobs.run_worker_async(
-                        queues=list(queues), concurrency=concurrency, additional_context=context
-                    )
-                else:  # every queue
-                    await jobs.run_worker_async(concurrency=concurrency, additional_context=context)
+                await supervise(
+                    jobs,
+                    name="worker",
+                    queues=list(queues) or None,  # none named: every queue
+                    concurrency=concurrency,
+                    additional_context=resources.as_context(),
+                    timing=timing,
+                )
+        except asyncio.CancelledError:
+            pass  # asked to stop
         finally:
             await db.dispose()
 
@@ -309,17 +348,20 @@ def jobs_list(status: str | None, task: str | None, limit: int) -> None:
 @jobs_group.command(name="retry")
 @click.argument("job_id", type=int)
 def jobs_retry(job_id: int) -> None:
-    """Put a failed job back in its queue now."""
+    """Put a failed job (or a running one whose worker stopped) back in its queue now."""
     from bank.app import JOB_APP
-    from bank.jobs import opened
+    from bank.jobs import JobNotRetryable, opened, retry_job_now
 
-    async def retry(settings: Settings) -> None:
+    async def retry(settings: Settings) -> str:
         async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
-            await jobs.job_manager.retry_job_by_id_async(job_id=job_id, retry_at=datetime.now(UTC))
+            return await retry_job_now(jobs, job_id, stalled_after_s=WorkerTiming.stalled_after_s)
 
     with database(_load()) as settings:
-        asyncio.run(retry(settings))
-    click.echo(f"job {job_id} queued again")
+        try:
+            was = asyncio.run(retry(settings))
+        except JobNotRetryable as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"job {job_id} ({was}) queued again")
 
 
 register_auth_commands(main, lambda: database(_load()))

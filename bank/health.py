@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import msgspec
 from litestar import Controller, Response, get
@@ -18,6 +19,9 @@ from bank.errors import PROBLEM_TYPES
 from bank.http.problems import problem_responses
 from bank.logs import get_logger
 
+if TYPE_CHECKING:
+    from bank.workers import WorkerHealth
+
 log = get_logger("bank.health")
 
 
@@ -29,6 +33,9 @@ class Readiness(msgspec.Struct, frozen=True):
     status: str
     database: str
     migrations: str
+    # `up` or `down` (being restarted) for a worker inside this process; `external` when jobs
+    # run in `bank worker` processes, which restart themselves (see bank.workers).
+    worker: str
 
 
 class ProblemTypeRead(msgspec.Struct, frozen=True):
@@ -49,7 +56,10 @@ class HealthController(Controller):
     @get(
         "/ready",
         operation_id="GetReadiness",
-        summary="The database answers and its schema is at the migration head",
+        summary=(
+            "The database answers, its schema is at the migration head, and the process's own "
+            "job worker (if any) is running"
+        ),
         responses={
             503: ResponseSpec(
                 data_container=Readiness, description="Not ready", generate_examples=False
@@ -59,20 +69,25 @@ class HealthController(Controller):
     async def ready(self, state: State) -> Response[Readiness]:
         database: Database = state.database
         heads: frozenset[str] = state.migration_heads
+        job_worker: WorkerHealth | None = state.get("job_worker")
+        worker = "external" if job_worker is None else "up" if job_worker.up else "down"
         try:
             async with asyncio.timeout(state.settings.ready_timeout_s):
                 async with database.sessions() as session:
                     current = await current_revisions(await session.connection())
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             log.warning("health.database_unreachable", error_type=type(exc).__qualname__)
-            body = Readiness(status="unavailable", database="unreachable", migrations="unknown")
-            return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE)
+            return _not_ready(Readiness("unavailable", "unreachable", "unknown", worker))
         if current != heads:
-            body = Readiness(status="unavailable", database="ok", migrations="behind")
-            return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE)
-        return Response(
-            Readiness(status="ok", database="ok", migrations="head"), status_code=HTTP_200_OK
-        )
+            return _not_ready(Readiness("unavailable", "ok", "behind", worker))
+        if job_worker is not None and not job_worker.up:
+            log.warning("health.job_worker_down", restarts=job_worker.restarts)
+            return _not_ready(Readiness("unavailable", "ok", "head", worker))
+        return Response(Readiness("ok", "ok", "head", worker), status_code=HTTP_200_OK)
+
+
+def _not_ready(body: Readiness) -> Response[Readiness]:
+    return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE)
 
 
 class ProblemTypesController(Controller):

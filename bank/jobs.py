@@ -7,6 +7,11 @@ with asyncpg; we call its versioned SQL API (`procrastinate_defer_jobs_v1`) inst
 
 Packages declare tasks on a `Blueprint`; the composition root adds them to the one `App` of the
 process (`bank.app.JOB_APP`), and `run_worker` opens it against the configured database.
+
+A job whose worker died mid-run stays `doing`; `retry_stalled_jobs` (called by every supervised
+worker, `bank.workers.supervise`) puts it back in its queue once its worker's heartbeat is old.
+Tasks must therefore be idempotent: a job may run again after a crash, and its effect must be
+committed at most once (one transaction that checks before it writes, or a unique key).
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import Blueprint, JobContext, RetryStrategy
 from procrastinate.tasks import Task
 from sqlalchemy import text
@@ -31,6 +38,8 @@ log = get_logger("bank.jobs")
 DEFAULT_RETRY = RetryStrategy(max_attempts=8, exponential_wait=2)
 # Finished jobs are kept two weeks for inspection, then purged by the nightly task below.
 FINISHED_JOB_RETENTION_HOURS = 14 * 24
+
+POOL_TIMEOUT_S = 5.0
 
 kernel_tasks = Blueprint()
 
@@ -91,9 +100,88 @@ async def enqueue(session: AsyncSession, task: Task[Any, Any, Any], /, **task_kw
     return job_id
 
 
+# Guarded by the job's worker: a reaper holding a stale list must not re-queue a job that another
+# reaper already re-queued and a live worker has since fetched again (it would then run twice).
+_RETRY_IF_STILL_STALLED = """
+WITH still_stalled AS (
+    SELECT id FROM procrastinate_jobs
+     WHERE id = %(job_id)s AND status = 'doing'
+       AND worker_id IS NOT DISTINCT FROM %(worker_id)s
+       FOR UPDATE
+)
+SELECT id FROM still_stalled, LATERAL procrastinate_retry_job_v2(id, now(), NULL, NULL, NULL)
+"""
+
+
+async def retry_stalled_jobs(app: procrastinate.App, *, stalled_after_s: float) -> list[int]:
+    """Re-queue every `doing` job whose worker is gone or has not beaten for `stalled_after_s`.
+
+    Returns the ids re-queued. Each is re-queued in its own statement, only if it is still held
+    by the same stalled worker, so concurrent reapers never re-queue a job a live worker runs.
+    """
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s)
+    retried: list[int] = []
+    for job in stalled:
+        rows = await app.connector.execute_query_all_async(
+            _RETRY_IF_STILL_STALLED, job_id=job.id, worker_id=job.worker_id
+        )
+        if rows:
+            assert job.id is not None
+            retried.append(job.id)
+            log.warning(
+                "jobs.stalled_retried", job_id=job.id, task=job.task_name, attempts=job.attempts
+            )
+    return retried
+
+
+class JobNotRetryable(Exception):
+    """`bank jobs retry` refused: the job is unknown, or its state cannot be re-queued."""
+
+
+async def retry_job_now(app: procrastinate.App, job_id: int, *, stalled_after_s: float) -> str:
+    """Put a `failed` job, or a `doing` one whose worker is stalled, back in its queue now.
+
+    Returns the status it had. Raises JobNotRetryable for an unknown id, a job that is waiting,
+    finished or aborted, and a job a live worker is running (re-queueing it would run it twice).
+    """
+    found = list(await app.job_manager.list_jobs_async(id=job_id))
+    if not found:
+        raise JobNotRetryable(f"no job {job_id}")
+    status = str(found[0].status)
+    if status == "doing":
+        stalled = {
+            job.id
+            for job in await app.job_manager.get_stalled_jobs(
+                seconds_since_heartbeat=stalled_after_s
+            )
+        }
+        if job_id not in stalled or not await app.connector.execute_query_all_async(
+            _RETRY_IF_STILL_STALLED, job_id=job_id, worker_id=found[0].worker_id
+        ):
+            raise JobNotRetryable(f"job {job_id} is running on a live worker; not re-queued")
+        return status
+    if status != "failed":
+        raise JobNotRetryable(
+            f"job {job_id} is {status}; only failed jobs (or running ones whose worker "
+            "stopped) can be retried"
+        )
+    try:
+        await app.job_manager.retry_job_by_id_async(job_id=job_id, retry_at=datetime.now(UTC))
+    except procrastinate.exceptions.ConnectorException as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.RaiseException):
+            raise
+        # procrastinate's function refused it: someone else re-queued it since we looked.
+        raise JobNotRetryable(f"job {job_id} is no longer failed; not re-queued") from None
+    return status
+
+
 @contextlib.asynccontextmanager
 async def opened(app: procrastinate.App, conninfo: str) -> AsyncIterator[procrastinate.App]:
     """The app connected to `conninfo` (a libpq URL) for the duration of the block."""
-    with app.replace_connector(procrastinate.PsycopgConnector(conninfo=conninfo)) as connected:
+    # A query waits at most 5 s (not psycopg_pool's 30) for a connection, so a worker that lost
+    # its database stops, and is reported down and restarted, within seconds. (procrastinate
+    # already checks each connection taken from the pool, so dead ones are replaced.)
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo, timeout=POOL_TIMEOUT_S)
+    with app.replace_connector(connector) as connected:
         async with connected.open_async():
             yield connected
