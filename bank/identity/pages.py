@@ -24,6 +24,7 @@ from sqlalchemy import select
 from bank.auth.controllers import AUTHORIZE_PATH
 from bank.auth.models import ClientStatus, OAuthClient
 from bank.auth.passwords import WeakPassword
+from bank.auth.redirects import redirect_uri_matches
 from bank.http.context import client_address
 from bank.http.transaction import DbSession
 from bank.identity.accounts import Accounts, EmailNotVerified, InvalidCode, SignInFailed
@@ -92,7 +93,9 @@ async def _form_targets(db: DbSession, return_to: str) -> list[str]:
         )
     )
     source = _redirect_source(redirect_uri)
-    return [source] if registered and redirect_uri in registered and source else []
+    # A native app's loopback redirect matches its registration on any port (RFC 8252 §7.3).
+    allowed = registered and any(redirect_uri_matches(known, redirect_uri) for known in registered)
+    return [source] if allowed and source else []
 
 
 def content_security_policy(form_targets: list[str]) -> str:

@@ -244,3 +244,21 @@ async def test_other_changes_to_a_loopback_redirect_stay_refused(
     )
     assert response.status_code == 400  # a page on the bank, never a redirect to that URI
     assert "location" not in response.headers
+
+
+async def test_the_sign_in_page_lets_a_native_app_redirect_to_its_port_of_the_day(
+    api: httpx.AsyncClient, native_app_id: str
+) -> None:
+    """Chromium applies the sign-in page's form-action to the redirect after the POST: the
+    loopback origin on today's port must be in it, as the registered one would be."""
+    redirect_uri = "http://127.0.0.1:53124/callback"
+    query = {
+        "response_type": "code", "client_id": native_app_id, "redirect_uri": redirect_uri,
+        "scope": "records:read", "state": "s", "code_challenge": "x" * 43,
+        "code_challenge_method": "S256",
+    }  # fmt: skip
+    to_sign_in = await api.get("/oauth/authorize", params=query)
+    assert to_sign_in.status_code == 303
+    page = await api.get(to_sign_in.headers["location"])
+    policy = page.headers["content-security-policy"]
+    assert "form-action 'self' http://127.0.0.1:53124;" in policy, policy
