@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +31,17 @@ from bank.vault.keystore import KeyStore
 
 log = get_logger("bank.workers")
 
-WORKER_UP = Gauge(
-    "bank_job_worker_up",
-    "1 while this process's job worker is registered and running; 0 while it is being restarted.",
-    multiprocess_mode="livemin",
-)
+
+@functools.cache
+def _worker_up() -> Gauge:
+    # Made on first use, not at import: `bank serve --workers N` creates and empties
+    # PROMETHEUS_MULTIPROC_DIR after importing this module, and a gauge made before that
+    # fails (no directory) or loses its file.
+    return Gauge(
+        "bank_job_worker_up",
+        "1 while this process's job worker is registered and running; 0 while it is restarted.",
+        multiprocess_mode="livemin",
+    )
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ class WorkerHealth:
 
     def mark(self, *, up: bool) -> None:
         self.up = up
-        WORKER_UP.set(1 if up else 0)
+        _worker_up().set(1 if up else 0)
 
 
 async def supervise(
