@@ -61,7 +61,12 @@ def test_serve_demo_starts_embedded_postgres_and_stops_it(tmp_path: Path) -> Non
         )
     try:
         ready = _wait_ready(f"http://127.0.0.1:{port}/health/ready", process, timeout_s=90)
-        assert ready.json() == {"status": "ok", "database": "ok", "migrations": "head"}
+        assert ready.json() == {
+            "status": "ok",
+            "database": "ok",
+            "migrations": "head",
+            "worker": "up",  # the embedded job worker of --demo
+        }
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
         assert docs.status_code == 200
         assert "swagger-ui-bundle.js" in docs.text
