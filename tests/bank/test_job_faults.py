@@ -182,7 +182,7 @@ async def test_every_job_completes_exactly_once_through_a_kill_an_outage_and_ter
             await until("all jobs done after the outage", all_succeeded, within_s=25)
 
             # 3. Backends terminated while a job holds its transaction open.
-            await _enqueue_held(engine, "terminated", hold_s=2)
+            await _enqueue_held(engine, "terminated", hold_s=4)
             keys.append("terminated")
             await until("held job started", started("terminated"), within_s=10)
             assert await _terminate_backends(engine, proxy.upstream_ports()) > 0
