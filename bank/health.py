@@ -80,8 +80,8 @@ class HealthController(Controller):
             return _not_ready(Readiness("unavailable", "unreachable", "unknown", worker))
         if current != heads:
             return _not_ready(Readiness("unavailable", "ok", "behind", worker))
-        if job_worker is not None and not job_worker.up:
-            log.warning("health.job_worker_down", restarts=job_worker.restarts)
+        if worker == "down":  # as read above: the body and the status must agree
+            log.warning("health.job_worker_down")
             return _not_ready(Readiness("unavailable", "ok", "head", worker))
         return Response(Readiness("ok", "ok", "head", worker), status_code=HTTP_200_OK)
 
