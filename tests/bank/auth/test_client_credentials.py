@@ -3,6 +3,7 @@ and every way a client assertion can be wrong."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import httpx
@@ -105,6 +106,29 @@ async def test_replayed_assertion_is_refused(
     once = assertion(client_id, key)
     assert (await _token(api, token_form(once))).status_code == 200
     _oauth_error(await _token(api, token_form(once)), 401, "invalid_client")
+
+
+@pytest.mark.committing
+async def test_one_assertion_sent_many_times_at_once_gets_one_token(
+    committing_app: Litestar, engine: AsyncEngine
+) -> None:
+    """The `jti` is recorded while the token is minted; only the request whose record was new
+    gets its token, however the requests interleave."""
+    async with AsyncSession(engine) as session:
+        client_id, key = await add_client(session)
+        await session.commit()
+    try:
+        async with serve(committing_app) as api:
+            form = token_form(assertion(client_id, key))
+            answers = await asyncio.gather(*(_token(api, form) for _ in range(8)))
+        assert sorted(a.status_code for a in answers) == [200] + [401] * 7
+        assert all(a.json()["error"] == "invalid_client" for a in answers if a.status_code == 401)
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(
+                delete(UsedAssertion).where(UsedAssertion.client_id == client_id)
+            )
+            await connection.execute(delete(OAuthClient).where(OAuthClient.client_id == client_id))
 
 
 @pytest.mark.committing
