@@ -66,7 +66,7 @@ async def build_server(state: State, db_session: AsyncSession) -> BankAuthorizat
     server = BankAuthorizationServer(
         store=DatabaseOAuthStore(
             db_session,
-            state.database.autocommit_sessions,
+            state.database,
             state.jwks_fetcher,
             signing_keys=state.signing_keys,
             issuer=issuer,

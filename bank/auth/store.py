@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.cache import AuthCache
 from bank.auth.endpoints import TokenView
@@ -28,6 +28,7 @@ from bank.auth.models import (
     TokenFamily,
 )
 from bank.auth.server import OAuthStore, RegisteredClient
+from bank.db import Database
 from bank.identity.models import Account
 from bank.identity.protect import hash_token, new_token
 from bank.logs import get_logger
@@ -39,29 +40,25 @@ REFRESH_TOKEN_IDLE = timedelta(days=30)
 FAMILY_LIFETIME = timedelta(days=90)
 
 
-# Built once: on every token request, building an ORM statement cost more than running it.
 # Committed asynchronously (synchronous_commit off for this one statement's transaction): the
 # WAL flush a durable commit waits for was ~0.7 ms, most of a token request. What a crash of the
 # database can cost is the last fraction of a second of used `jti`s: an assertion used in that
 # instant, captured, could be replayed until it expires (5 minutes at most). Nothing else the bank
-# writes is committed this way.
-_REMEMBER_ASSERTION = text(
-    """
+# writes is committed this way. Run on the driver's connection (Database.driver_connection).
+_REMEMBER_ASSERTION = """
     WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
     INSERT INTO used_client_assertions (client_id, jti, expires_at)
-    SELECT CAST(:client_id AS text), CAST(:jti AS text), CAST(:expires_at AS timestamptz)
-    FROM async_commit
+    SELECT $1::text, $2::text, $3::timestamptz FROM async_commit
     ON CONFLICT DO NOTHING
     RETURNING jti
-    """
-)
+"""
 
 
 class DatabaseOAuthStore(OAuthStore):
     def __init__(
         self,
         session: AsyncSession,
-        side_sessions: async_sessionmaker[AsyncSession],
+        database: Database,
         jwks_fetcher: JwksFetcher,
         *,
         signing_keys: SigningKeys | None = None,
@@ -70,7 +67,8 @@ class DatabaseOAuthStore(OAuthStore):
     ) -> None:
         self._session = session
         # For reads of committed state and writes that must survive the request's rollback.
-        self._sessions = side_sessions
+        self._database = database
+        self._sessions = database.autocommit_sessions
         self._jwks_fetcher = jwks_fetcher
         self._signing_keys = signing_keys
         self._issuer = issuer
@@ -105,11 +103,8 @@ class DatabaseOAuthStore(OAuthStore):
     async def remember_assertion(self, client_id: str, jti: str, expires_at: datetime) -> bool:
         # Committed on its own (an autocommit session: one round trip): a `jti` stays used even
         # if the token request then fails and rolls back, so an assertion is never replayed.
-        async with self._sessions() as session:
-            inserted = await session.scalar(
-                _REMEMBER_ASSERTION, {"client_id": client_id, "jti": jti, "expires_at": expires_at}
-            )
-            await session.commit()
+        async with self._database.driver_connection() as connection:
+            inserted = await connection.fetchval(_REMEMBER_ASSERTION, client_id, jti, expires_at)
         return inserted is not None
 
     async def client_keys(self, client: RegisteredClient) -> Mapping[str, Any]:

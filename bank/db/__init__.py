@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
@@ -43,6 +46,24 @@ class Database:
     @property
     def autocommit_sessions(self) -> async_sessionmaker[AsyncSession]:
         return self.autocommit or self.sessions
+
+    @contextlib.asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """The driver's own (asyncpg) connection, autocommitting, from the same pool.
+
+        For the few hot-path statements where SQLAlchemy's execution costs more than the
+        statement: the token endpoint's used-`jti` record took ~0.35 ms through a session and
+        ~0.15 ms this way (benchmarks/oauth_tokens.py). Statements use asyncpg's `$n` parameters.
+        Handed only `sessions` (tests), the connection is a session's, committed at the end.
+        """
+        if self.autocommit is not None:
+            async with self.autocommit.kw["bind"].connect() as connection:
+                yield (await connection.get_raw_connection()).driver_connection
+            return
+        async with self.sessions() as session:
+            connection = await session.connection()
+            yield (await connection.get_raw_connection()).driver_connection
+            await session.commit()
 
     async def dispose(self) -> None:
         if self.engine is not None:
