@@ -114,9 +114,7 @@ def check_body_before_decoding(raw: bytes) -> bytes | None:
     if b"\\" in raw:
         check_json(raw)  # escapes can hide NUL, quotes and keys: the full token pass
         return None
-    # Without escapes a quote always delimits a string: keep one quote per string (where it
-    # was), brackets and colons outside strings, nothing else.
-    skeleton = b'"'.join(raw.translate(None, _NOT_STRUCTURE).split(b'"')[0::2])
+    skeleton = _skeleton(raw)
     if skeleton.count(b"[") + skeleton.count(b"{") > MAX_JSON_DEPTH:
         brackets = skeleton.translate(None, b'":')
         for _ in range(MAX_JSON_DEPTH):
@@ -132,12 +130,22 @@ def check_body_before_decoding(raw: bytes) -> bytes | None:
 def check_body_after_decoding(raw: bytes, skeleton: bytes | None, decoded: Any) -> None:
     """Refuse duplicate keys: the decoded value has fewer members than the body named.
 
-    Without escapes every `":` in the skeleton is a member, and re-encoding the decoded value
-    adds no escapes, so the two counts differ exactly when a key repeated.
+    Without escapes every `":` in a skeleton is a member (string contents are gone from it), and
+    re-encoding the decoded value adds no escapes (its strings came from a body without any), so
+    the two skeletons' member counts differ exactly when a key repeated.
     """
-    if skeleton is not None and skeleton.count(b'":') != msgspec.json.encode(decoded).count(b'":'):
+    if skeleton is None:
+        return
+    members = _skeleton(msgspec.json.encode(decoded)).count(b'":')
+    if skeleton.count(b'":') != members:
         check_json(raw)  # finds the repeated member and names its path
         raise DuplicateKey("A JSON object names a member twice.")
+
+
+def _skeleton(raw: bytes) -> bytes:
+    """For JSON without escapes, where a quote always delimits a string: one quote per string
+    (where it was), the brackets and colons outside strings, nothing else."""
+    return b'"'.join(raw.translate(None, _NOT_STRUCTURE).split(b'"')[0::2])
 
 
 def _unescaped(body: bytes, at: int) -> bytes:
