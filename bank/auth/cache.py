@@ -55,10 +55,6 @@ class AuthCache:
     def live(self) -> bool:
         return self._live
 
-    @property
-    def generation(self) -> int:
-        return self._generation
-
     def peek(self, key: Hashable) -> Any:
         """The cached value for `key` without reading anything (None: not cached, or dark)."""
         return self._entries.get(key) if self._live else None

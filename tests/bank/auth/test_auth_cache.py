@@ -4,8 +4,10 @@ that changed them, and not trusted at all while the change notifications cannot 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -179,66 +181,78 @@ async def _token(api: httpx.AsyncClient, client_id: str, key: Any) -> dict[str, 
     return {"Authorization": f"Bearer {issued.json()['access_token']}"}
 
 
+async def _revoke(
+    api: httpx.AsyncClient, client_id: str, key: Any, auth: dict[str, str]
+) -> httpx.Response:
+    return await api.post(
+        "/oauth/revoke",
+        data={
+            "token": auth["Authorization"].removeprefix("Bearer "),
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(client_id, key),
+        },
+    )
+
+
+def _refused(api: httpx.AsyncClient, auth: dict[str, str]) -> Callable[[], Awaitable[bool]]:
+    async def refused() -> bool:
+        return (await api.get(PROTECTED, headers=auth)).status_code == 401
+
+    return refused
+
+
+@dataclass(frozen=True)
+class _Partner:
+    api: httpx.AsyncClient
+    client_id: str
+    key: Any
+    auth: dict[str, str]  # a token whose standing the app has read once, and may have cached
+
+
+@contextlib.asynccontextmanager
+async def _partner_of(app: Litestar, engine: AsyncEngine) -> AsyncIterator[_Partner]:
+    """A committed partner calling `app` (served, listener live) with a token it used once."""
+    client_id, key = await committed(engine, add_client)
+    async with serve(app) as api:
+        await _until(lambda: _live(app))
+        auth = await _token(api, client_id, key)
+        assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+        yield _Partner(api, client_id, key, auth)
+
+
 @pytest.mark.committing
 async def test_a_cached_token_is_refused_once_its_client_is_suspended_elsewhere(
     owned_app: Litestar, fresh_database: AsyncEngine
 ) -> None:
-    client_id, key = await committed(fresh_database, add_client)
-    async with serve(owned_app) as api:
-        await _until(lambda: _live(owned_app))
-        auth = await _token(api, client_id, key)
-        assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+    async with _partner_of(owned_app, fresh_database) as partner:
         statements = _count_statements(owned_app)
         for _ in range(5):
-            assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+            assert (await partner.api.get(PROTECTED, headers=partner.auth)).status_code == 200
         assert statements == [], "a cached token's standing is not read again"
 
         # Another replica (here: another connection) suspends the client and commits.
-        async def suspend(session: Any) -> None:
-            await ClientRegistry(session).set_status(client_id, ClientStatus.SUSPENDED)
+        async def suspend(session: AsyncSession) -> None:
+            await ClientRegistry(session).set_status(partner.client_id, ClientStatus.SUSPENDED)
 
         await committed(fresh_database, suspend)
-
-        async def refused() -> bool:
-            return (await api.get(PROTECTED, headers=auth)).status_code == 401
-
-        assert await _until(refused, seconds=2.0) < 2.0
+        assert await _until(_refused(partner.api, partner.auth), seconds=2.0) < 2.0
 
 
 @pytest.mark.committing
 async def test_a_revoked_token_is_refused_though_its_standing_was_cached(
     owned_app: Litestar, fresh_database: AsyncEngine
 ) -> None:
-    client_id, key = await committed(fresh_database, add_client)
-    async with serve(owned_app) as api:
-        await _until(lambda: _live(owned_app))
-        auth = await _token(api, client_id, key)
-        assert (await api.get(PROTECTED, headers=auth)).status_code == 200
-        revoked = await api.post(
-            "/oauth/revoke",
-            data={
-                "token": auth["Authorization"].removeprefix("Bearer "),
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": assertion(client_id, key),
-            },
-        )
+    async with _partner_of(owned_app, fresh_database) as partner:
+        revoked = await _revoke(partner.api, partner.client_id, partner.key, partner.auth)
         assert revoked.status_code == 200, revoked.text
-
-        async def refused() -> bool:
-            return (await api.get(PROTECTED, headers=auth)).status_code == 401
-
-        await _until(refused, seconds=2.0)
+        await _until(_refused(partner.api, partner.auth), seconds=2.0)
 
 
 @pytest.mark.committing
 async def test_a_lost_listener_stops_the_cache_until_it_listens_again(
     owned_app: Litestar, fresh_database: AsyncEngine
 ) -> None:
-    client_id, key = await committed(fresh_database, add_client)
-    async with serve(owned_app) as api:
-        await _until(lambda: _live(owned_app))
-        auth = await _token(api, client_id, key)
-        assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+    async with _partner_of(owned_app, fresh_database) as partner:
         async with fresh_database.connect() as connection:
             await connection.execute(
                 text(
@@ -253,10 +267,10 @@ async def test_a_lost_listener_stops_the_cache_until_it_listens_again(
         await _until(dark)
         # While deaf, every request reads the database: a suspension counts at once.
         statements = _count_statements(owned_app)
-        assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+        assert (await partner.api.get(PROTECTED, headers=partner.auth)).status_code == 200
         assert statements or owned_app.state.auth_cache.live
         await _until(lambda: _live(owned_app))
-        assert (await api.get(PROTECTED, headers=auth)).status_code == 200
+        assert (await partner.api.get(PROTECTED, headers=partner.auth)).status_code == 200
 
 
 async def test_a_revocation_answered_here_is_in_force_for_the_very_next_request(
@@ -271,14 +285,7 @@ async def test_a_revocation_answered_here_is_in_force_for_the_very_next_request(
     auth = await _token(api, client_id, key)
     assert (await api.get(PROTECTED, headers=auth)).status_code == 200
     assert (await api.get(PROTECTED, headers=auth)).status_code == 200  # from the cache now
-    revoked = await api.post(
-        "/oauth/revoke",
-        data={
-            "token": auth["Authorization"].removeprefix("Bearer "),
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion(client_id, key),
-        },
-    )
+    revoked = await _revoke(api, client_id, key, auth)
     assert revoked.status_code == 200, revoked.text
     assert (await api.get(PROTECTED, headers=auth)).status_code == 401
 
