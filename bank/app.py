@@ -54,7 +54,8 @@ from bank.vault.exports import vault_tasks
 from bank.vault.exports_api import ExportsController
 from bank.vault.ingest_api import CheckupIngestController, IngestController
 from bank.vault.records_api import CheckupsController, LinksController, TransitController
-from bank.workers import WorkerHealth, WorkerResources, keystore_from_settings, supervise
+from bank.vault.resources import WorkerResources, keystore_from_settings
+from bank.workers import WorkerHealth, supervise
 
 JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks, "vault": vault_tasks})
 

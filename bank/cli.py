@@ -26,6 +26,7 @@ from bank.demo.cli import register_commands as register_demo_commands
 from bank.demo.cli import run_seed
 from bank.identity.cli import register_commands as register_operator_commands
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
+from bank.vault.resources import WorkerResources, keystore_from_settings
 from bank.vault.rotation import (
     REWRAP_BATCH,
     KekRotation,
@@ -33,7 +34,7 @@ from bank.vault.rotation import (
     RotationStalled,
     rotate_kek,
 )
-from bank.workers import WorkerResources, WorkerTiming, keystore_from_settings, supervise
+from bank.workers import WorkerTiming, supervise
 
 
 def _load() -> Settings:

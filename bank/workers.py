@@ -1,11 +1,11 @@
-"""Job workers that survive faults, and what their jobs need (the database, the vault's keys).
+"""Job workers that survive faults: a supervisor that restarts them and re-queues stalled jobs.
 
 `supervise` runs procrastinate's worker for `bank worker` and for the embedded worker of
 `serve --demo`: procrastinate stops a worker for good when a side task fails (a database outage
 takes its LISTEN connection, its heartbeat) or a query raises, so the supervisor starts a new one
 after a backoff, and meanwhile re-queues the jobs of workers that died (`retry_stalled_jobs`).
-`WorkerResources` is handed to the worker as `additional_context`, so a job uses the same
-session factory and KeyProvider as the web process that enqueued it.
+What the jobs find in their context is the caller's (`additional_context`; the vault's jobs
+expect bank.vault.resources.WorkerResources): the worker itself knows no package above the kernel.
 """
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
-from procrastinate import JobContext
 from procrastinate.worker import Worker
 from prometheus_client import Gauge
 
-from bank.crypto.providers import key_provider_from_settings
-from bank.db import Database
 from bank.jobs import retry_stalled_jobs
 from bank.logs import get_logger
-from bank.settings import Settings
-from bank.vault.keystore import KeyStore
 
 log = get_logger("bank.workers")
 
@@ -42,27 +37,6 @@ def _worker_up() -> Gauge:
         "1 while this process's job worker is registered and running; 0 while it is restarted.",
         multiprocess_mode="livemin",
     )
-
-
-@dataclass(frozen=True)
-class WorkerResources:
-    settings: Settings
-    database: Database
-    keystore: KeyStore
-
-    def as_context(self) -> dict[str, Any]:
-        return {"resources": self}
-
-
-def keystore_from_settings(settings: Settings) -> KeyStore:
-    return KeyStore(key_provider_from_settings(settings))
-
-
-def resources_of(context: JobContext) -> WorkerResources:
-    resources = context.additional_context.get("resources")
-    if not isinstance(resources, WorkerResources):
-        raise RuntimeError("This job needs a worker started by `bank worker` or the app.")
-    return resources
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from bank.db import Database
 from bank.demo.seed import SeedSummary, seed_city
 from bank.identity.protect import AccountSecrets
 from bank.settings import Settings
-from bank.workers import keystore_from_settings
+from bank.vault.resources import keystore_from_settings
 
 
 def run_seed(

@@ -29,9 +29,9 @@ from bank.vault import checkups, transit
 from bank.vault.keystore import KeyStore
 from bank.vault.links import Links
 from bank.vault.models import Export
+from bank.vault.resources import resources_of
 from bank.vault.sealing import open_sealed, record_aad, seal
 from bank.vault.steps import StoredStepDay, read_step_days
-from bank.workers import resources_of
 
 log = get_logger("bank.vault")
 

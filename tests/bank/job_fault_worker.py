@@ -13,7 +13,7 @@ from procrastinate import Blueprint, JobContext, RetryStrategy
 from sqlalchemy import text
 
 from bank.app import JOB_APP
-from bank.workers import resources_of
+from bank.vault.resources import resources_of
 
 FAULT_TABLES = (
     # `applied` counts completed runs: deliberately not idempotent, so a job whose effect is

@@ -24,7 +24,7 @@ from bank.jobs import opened
 from bank.settings import Settings, as_libpq
 from bank.vault.exports import purge_expired
 from bank.vault.models import Export
-from bank.workers import WorkerResources
+from bank.vault.resources import WorkerResources
 from tests.bank.test_problems import assert_problem
 from tests.bank.vault.conftest import Clients, Residents
 from tests.bank.vault.test_sources_api import (

@@ -1,0 +1,40 @@
+"""What a job finds in its worker's context: the settings, the database and the vault's keys.
+
+`WorkerResources` is handed to procrastinate's worker as `additional_context` (bank.workers runs
+the worker and knows nothing of its content), so a job uses the same session factory and
+KeyProvider as the web process that enqueued it. It lives with the vault because it carries the
+vault's `KeyStore`: the kernel's worker must not import the vault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from procrastinate import JobContext
+
+from bank.crypto.providers import key_provider_from_settings
+from bank.db import Database
+from bank.settings import Settings
+from bank.vault.keystore import KeyStore
+
+
+@dataclass(frozen=True)
+class WorkerResources:
+    settings: Settings
+    database: Database
+    keystore: KeyStore
+
+    def as_context(self) -> dict[str, Any]:
+        return {"resources": self}
+
+
+def keystore_from_settings(settings: Settings) -> KeyStore:
+    return KeyStore(key_provider_from_settings(settings))
+
+
+def resources_of(context: JobContext) -> WorkerResources:
+    resources = context.additional_context.get("resources")
+    if not isinstance(resources, WorkerResources):
+        raise RuntimeError("This job needs a worker started by `bank worker` or the app.")
+    return resources
