@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bank.audit.cli import register_commands as register_audit_commands
 from bank.auth.cli import register_commands as register_auth_commands
 from bank.crypto.provider import KeyProviderError
 from bank.crypto.providers import key_provider_from_settings
@@ -368,6 +369,7 @@ def jobs_retry(job_id: int) -> None:
 register_auth_commands(main, lambda: database(_load()))
 register_operator_commands(main, lambda: database(_load()))
 register_demo_commands(main, lambda: database(_load()))
+register_audit_commands(main, lambda: database(_load()))
 
 
 def _keys_group() -> click.Group:

@@ -15,10 +15,11 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.auth.clients import Certification, ClientRegistry, Registration
+from bank.audit import Principal as AuditPrincipal
+from bank.auth.clients import Attribution, Certification, ClientRegistry, Registration
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.models import ClientKind, ClientStatus, OAuthClient
-from bank.auth.principals import PrincipalType
+from bank.auth.principals import Principal, PrincipalType
 from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.logs import get_logger
@@ -31,6 +32,7 @@ _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 _Uri = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 _Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_REASON = "Free text kept in the audit log (stream `clients`) with the operator; never logged."
 
 
 class ClientCertification(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -81,6 +83,10 @@ class ClientCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         Annotated[str, msgspec.Meta(max_length=2000, description="https URL of the JWK Set.")]
         | None
     ) = None
+    reason: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=500, description="Why. " + _REASON)]
+        | None
+    ) = None
 
 
 class ClientStatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -93,7 +99,7 @@ class ClientStatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True
         msgspec.Meta(
             min_length=1,
             max_length=500,
-            description="Why the status changes. Free text; never written to logs.",
+            description="Why the status changes. " + _REASON,
         ),
     ]
 
@@ -166,6 +172,14 @@ def _read(client: OAuthClient) -> ClientRead:
     )
 
 
+def _attribution(principal: Principal, reason: str | None) -> Attribution:
+    return Attribution(
+        principal=AuditPrincipal(type="operator", id=principal.subject),
+        reason=reason,
+        via_client=principal.client_id,
+    )
+
+
 def _registry(db_session: AsyncSession, state: State) -> ClientRegistry:
     # Plain-http jwks_uri on loopback only for a developer's own partner stub.
     return ClientRegistry(
@@ -219,7 +233,9 @@ class ClientAdminController(Controller):
         db_session: DbSession,
         state: State,
     ) -> ClientRead:
-        client = await _registry(db_session, state).register(_registration(data))
+        client = await _registry(db_session, state).register(
+            _registration(data), by=_attribution(principal, data.reason)
+        )
         log.info(
             "admin.client_registered",
             client_id=client.client_id,
@@ -260,7 +276,10 @@ class ClientAdminController(Controller):
         registry = _registry(db_session, state)
         previous = (await registry.get(client_id)).status
         client = await registry.set_status(
-            client_id, data.status, caller_client_id=principal.client_id
+            client_id,
+            data.status,
+            caller_client_id=principal.client_id,
+            by=_attribution(principal, data.reason),
         )
         await db_session.refresh(client, ["updated_at"])  # set by the database on update
         log.info(

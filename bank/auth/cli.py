@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -12,7 +13,8 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bank.auth.clients import Certification, ClientRegistry, Registration
+from bank.audit import Principal as AuditPrincipal
+from bank.auth.clients import Attribution, Certification, ClientRegistry, Registration
 from bank.auth.keys import SigningKeys
 from bank.auth.models import ClientKind, ClientStatus
 from bank.crypto.keyring import LocalKeyring
@@ -38,6 +40,22 @@ def run_in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaita
         return asyncio.run(run())
     except DomainError as exc:
         raise click.ClickException(exc.detail) from None
+
+
+def _by(reason: str | None) -> Attribution:
+    """The audit log's principal for a command: `cli` and the login user running it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment or the password database
+        user = "unknown"
+    return Attribution(principal=AuditPrincipal(type="cli", id=f"cli:{user}"), reason=reason)
+
+
+_reason = click.option(
+    "--reason",
+    default=None,
+    help="Why (at most 500 characters); kept in the audit log with the login user",
+)
 
 
 def _certification(text: str) -> Certification:
@@ -89,6 +107,7 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
             multiple=True,
             help="Data sources: a transit operator slug or 8-digit insurer number it pushes for",
         )
+        @_reason
         def add(**options: Any) -> None:
             registration = Registration(
                 kind=kind,
@@ -103,7 +122,10 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
             )
             with settings_for() as settings:
                 client = run_in_transaction(
-                    settings, lambda session: ClientRegistry(session).register(registration)
+                    settings,
+                    lambda session: ClientRegistry(session).register(
+                        registration, by=_by(options["reason"])
+                    ),
                 )
             click.echo(client.client_id)
 
@@ -132,8 +154,13 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         "matched on any port) (RFC 8252); matched exactly otherwise",
     )
     @click.option("--scope", "scopes", multiple=True, required=True)
+    @_reason
     def add_app(
-        kind: str, name: str, redirect_uris: tuple[str, ...], scopes: tuple[str, ...]
+        kind: str,
+        name: str,
+        redirect_uris: tuple[str, ...],
+        scopes: tuple[str, ...],
+        reason: str | None,
     ) -> None:
         """Register a public client (the residents' app or the operators' console): PKCE, no
         keys or secrets. Pending until activated."""
@@ -142,17 +169,22 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         )
         with settings_for() as settings:
             client = run_in_transaction(
-                settings, lambda session: ClientRegistry(session).register(registration)
+                settings,
+                lambda session: ClientRegistry(session).register(registration, by=_by(reason)),
             )
         click.echo(client.client_id)
 
     def status_command(name: str, target: ClientStatus, help_text: str) -> None:
         @clients.command(name=name, help=help_text)
         @click.argument("client_id")
-        def change(client_id: str) -> None:
+        @_reason
+        def change(client_id: str, reason: str | None) -> None:
             with settings_for() as settings:
                 run_in_transaction(
-                    settings, lambda session: ClientRegistry(session).set_status(client_id, target)
+                    settings,
+                    lambda session: ClientRegistry(session).set_status(
+                        client_id, target, by=_by(reason)
+                    ),
                 )
             click.echo(f"{client_id} is {target.value}")
 

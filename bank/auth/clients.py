@@ -3,7 +3,8 @@
 Rules: confidential clients (partners, data sources) register public keys, never secrets; a
 partner needs at least one unexpired certification (Pマーク, ISMS, ...) to be activated; any
 listed certification that has expired blocks activation; suspending revokes every token the
-client holds at once (`tokens_not_before`).
+client holds at once (`tokens_not_before`). Every change is appended to the audit log's
+"clients" stream in the same transaction, with who made it and why.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.audit import AuditLog, DetailValue
+from bank.audit import Principal as AuditPrincipal
 from bank.auth.jwks import check_jwks_uri
 from bank.auth.models import ClientKind, ClientStatus, OAuthClient
 from bank.auth.principals import PRINCIPAL_OF_CLIENT, SCOPES
@@ -27,6 +30,8 @@ from bank.errors import DomainError, ProblemType
 from bank.logs import get_logger
 
 log = get_logger("bank.auth")
+
+AUDIT_STREAM = "clients"
 
 _TRANSITIONS = {
     (ClientStatus.PENDING, ClientStatus.ACTIVE),
@@ -71,6 +76,32 @@ class OwnConsoleSuspension(DomainError):
             "it. Use another console client, or `bank clients suspend` on the server."
         ),
     )
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who makes a registry change and why, for the audit log."""
+
+    principal: AuditPrincipal
+    reason: str | None = None
+    via_client: str | None = None  # the console an operator's request came through
+
+    def details(self, **counts_and_ids: DetailValue) -> dict[str, DetailValue]:
+        via: dict[str, DetailValue] = {}
+        if self.via_client is not None:
+            via["via_client"] = self.via_client
+        return {**counts_and_ids, **via}
+
+
+# For callers that do not say who they are (the demo seed, test factories): visible as such.
+UNATTRIBUTED = Attribution(AuditPrincipal(type="system", id="unattributed"))
+
+_ACTIONS = {
+    (ClientStatus.PENDING, ClientStatus.ACTIVE): "client.activated",
+    (ClientStatus.SUSPENDED, ClientStatus.ACTIVE): "client.reactivated",
+    (ClientStatus.ACTIVE, ClientStatus.SUSPENDED): "client.suspended",
+    (ClientStatus.PENDING, ClientStatus.SUSPENDED): "client.suspended",
+}
 
 
 @dataclass(frozen=True)
@@ -191,8 +222,10 @@ class ClientRegistry:
         self._session = session
         self._allow_http_loopback = allow_http_loopback
 
-    async def register(self, registration: Registration) -> OAuthClient:
-        """Add a client in `pending`; operators activate it after vetting."""
+    async def register(
+        self, registration: Registration, *, by: Attribution = UNATTRIBUTED
+    ) -> OAuthClient:
+        """Add a client in `pending`; operators activate it after vetting. Audited."""
         validate_registration(registration, allow_http_loopback=self._allow_http_loopback)
         client = OAuthClient(
             client_id=f"{registration.kind.value.replace('_', '-')}-{secrets.token_urlsafe(12)}",
@@ -210,6 +243,14 @@ class ClientRegistry:
         )
         self._session.add(client)
         await self._session.flush()
+        await AuditLog(self._session).append(
+            AUDIT_STREAM,
+            principal=by.principal,
+            action="client.registered",
+            target=client.client_id,
+            reason=by.reason,
+            details=by.details(kind=client.kind, scopes=list(client.scopes)),
+        )
         log.info("auth.client_registered", client_id=client.client_id, kind=client.kind)
         return client
 
@@ -232,11 +273,13 @@ class ClientRegistry:
         *,
         today: date | None = None,
         caller_client_id: str | None = None,
+        by: Attribution = UNATTRIBUTED,
     ) -> OAuthClient:
         """Move a client along pending → active → suspended (→ active again after review).
 
         `caller_client_id` is the client an API request came through: it may not suspend
         itself (OwnConsoleSuspension). The CLI passes none: the break-glass way to do it.
+        The change and its audit entry (stream "clients", `by`) are one transaction.
         """
         if target is ClientStatus.SUSPENDED and client_id == caller_client_id:
             raise OwnConsoleSuspension(
@@ -257,6 +300,14 @@ class ClientRegistry:
             now = datetime.now(UTC)
             client.tokens_not_before = now.replace(microsecond=0) + timedelta(seconds=1)
         await self._session.flush()
+        await AuditLog(self._session).append(
+            AUDIT_STREAM,
+            principal=by.principal,
+            action=_ACTIONS[(current, target)],
+            target=client_id,
+            reason=by.reason,
+            details=by.details(**{"from": current.value, "to": target.value}),
+        )
         log.info("auth.client_status_changed", client_id=client_id, status=target.value)
         return client
 
