@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.tokens import hash_token, new_token
 from bank.identity.models import Account, BrowserSession
-from bank.identity.protect import hash_token, new_token
 
 SESSION_LIFETIME = timedelta(hours=8)
 

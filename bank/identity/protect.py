@@ -32,15 +32,6 @@ def normalise_email(email: str) -> str:
     return normalised
 
 
-def hash_token(token: str) -> str:
-    """Refresh tokens, codes and session ids are high-entropy: SHA-256 is enough to store them."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token(nbytes: int = 32) -> str:
-    return secrets.token_urlsafe(nbytes)
-
-
 def new_numeric_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
