@@ -24,7 +24,6 @@ from openapi_ui_bundles import swagger_ui
 
 import bank
 from bank.auth.admin import ClientAdminController
-from bank.auth.authorize import authorize
 from bank.auth.cache import AuthCache, listening
 from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH, OAuthController
 from bank.auth.guards import SECURITY_SCHEME, provide_principal
@@ -44,6 +43,7 @@ from bank.http.media import media_type_middleware
 from bank.http.problems import exception_handlers
 from bank.http.transaction import provide_db_session, transaction_middleware
 from bank.identity.api import AccountController
+from bank.identity.authorize import authorize
 from bank.identity.pages import IDENTITY_STATIC, IdentityPages
 from bank.identity.protect import AccountSecrets
 from bank.jobs import assemble_job_app, kernel_tasks, opened

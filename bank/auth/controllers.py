@@ -1,5 +1,5 @@
 """OAuth endpoints: metadata (RFC 8414), JWKS, token (RFC 6749/7523), revocation (RFC 7009),
-introspection (RFC 7662). The authorization endpoint is in bank.auth.authorize.
+introspection (RFC 7662). The authorization endpoint is in bank.identity.authorize.
 
 OAuth endpoints answer errors in RFC 6749's format (`{"error": ..., "error_description": ...}`),
 which OAuth client libraries expect, rather than problem+json.

@@ -6,6 +6,9 @@ operator without a second factor → the sign-in page, which comes back here; ot
 saved and the browser is sent to the app with `code`, `state` and `iss`. Redirects are 303 (never
 authlib's 302, which would let a browser replay a POST). Errors that cannot be trusted to reach
 the right app (unknown client, unregistered redirect URI) are shown as a page instead.
+
+It is where a browser's sign-in (identity) meets the OAuth server (auth), so it lives in identity,
+which builds on auth (docs/architecture.md).
 """
 
 from __future__ import annotations
