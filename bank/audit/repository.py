@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.audit.models import AuditEntry
@@ -13,10 +14,13 @@ from bank.audit.rules import Entry, Principal
 # The first key of the two-key advisory lock: "audt". The second is the stream's hashtext; two
 # streams that hash alike only share a lock (they wait for each other), never a chain.
 _LOCK_CLASS = 0x61756474
-_STREAM_BATCH = 1000
+_PAGE = 1000
+# Plain rows, not ORM objects: a long log never fills the session's identity map, and a read
+# always shows what the table holds now.
+_ROWS = select(AuditEntry.__table__)
 
 
-def _entry(row: AuditEntry) -> Entry:
+def _entry(row: Row[Any]) -> Entry:
     return Entry(
         stream=row.stream,
         seq=row.seq,
@@ -72,20 +76,24 @@ class AuditRepository:
         )
 
     async def all_in_order(self, stream: str | None = None) -> AsyncIterator[Entry]:
-        """Every entry by stream then seq, fetched in batches from a server-side cursor."""
-        query = select(AuditEntry).order_by(AuditEntry.stream, AuditEntry.seq)
-        if stream is not None:
-            query = query.where(AuditEntry.stream == stream)
-        result = await self._session.stream_scalars(
-            query.execution_options(yield_per=_STREAM_BATCH)
-        )
-        async for row in result:
-            yield _entry(row)
-            self._session.expunge(row)  # keep the identity map from growing with the log
+        """Every entry by stream then seq, a page at a time (keyset pagination: memory stays
+        flat, and no cursor or snapshot is held open across the whole log)."""
+        after: tuple[str, int] | None = None
+        while True:
+            query = _ROWS.order_by(AuditEntry.stream, AuditEntry.seq).limit(_PAGE)
+            if stream is not None:
+                query = query.where(AuditEntry.stream == stream)
+            if after is not None:
+                query = query.where(tuple_(AuditEntry.stream, AuditEntry.seq) > after)
+            rows = (await self._session.execute(query)).all()
+            for row in rows:
+                yield _entry(row)
+            if len(rows) < _PAGE:
+                return
+            after = (rows[-1].stream, rows[-1].seq)
 
     async def latest(self, *, stream: str | None, limit: int) -> list[Entry]:
-        query = select(AuditEntry).order_by(AuditEntry.occurred_at.desc(), AuditEntry.seq.desc())
+        query = _ROWS.order_by(AuditEntry.occurred_at.desc(), AuditEntry.seq.desc())
         if stream is not None:
             query = query.where(AuditEntry.stream == stream)
-        rows = await self._session.scalars(query.limit(limit))
-        return [_entry(row) for row in rows]
+        return [_entry(row) for row in await self._session.execute(query.limit(limit))]
