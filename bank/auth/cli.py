@@ -48,7 +48,7 @@ def _by(reason: str | None) -> Attribution:
         user = getpass.getuser()
     except (KeyError, OSError):  # no login name in the environment or the password database
         user = "unknown"
-    return Attribution(principal=AuditPrincipal(type="cli", id=f"cli:{user}"), reason=reason)
+    return Attribution(principal=AuditPrincipal(type="cli", id=user), reason=reason)
 
 
 _reason = click.option(

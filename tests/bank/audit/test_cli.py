@@ -104,9 +104,7 @@ async def test_client_commands_append_with_the_login_user_and_the_reason(
         ("client.registered", None),
         ("client.suspended", reason),
     ]
-    assert {(e.principal_type, e.principal_id) for e in entries} == {
-        ("cli", f"cli:{getpass.getuser()}")
-    }
+    assert {(e.principal_type, e.principal_id) for e in entries} == {("cli", getpass.getuser())}
     verified = await _invoke(["audit", "verify", "--stream", "clients"])
     assert verified.exit_code == 0, verified.output
     # The refused activation rolled back with its change: the client is still suspended.
