@@ -4,9 +4,9 @@ A trigger refuses UPDATE, DELETE and TRUNCATE, and fires even under session_repl
 replica (ENABLE ALWAYS): changing history takes an owner disabling it on purpose, and then the
 hash chain still shows what changed (`bank audit verify`).
 
-Revision ID: 2026_12_08_0011
+Revision ID: 2026_12_07_0011
 Revises: 2026_12_06_0010
-Created: 2026-12-08
+Created: 2026-12-07
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "2026_12_08_0011"
+revision: str = "2026_12_07_0011"
 down_revision: str | None = "2026_12_06_0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
