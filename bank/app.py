@@ -11,6 +11,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
+import procrastinate
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -23,13 +24,14 @@ from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
 
 import bank
-from bank.auth.admin import ClientAdminController
+from bank import auth, identity, vault
+from bank.audit import models as audit_models
+from bank.audit.cli import register_commands as register_audit_commands
 from bank.auth.cache import AuthCache, listening
-from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH, OAuthController
+from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH
 from bank.auth.guards import SECURITY_SCHEME, provide_principal
 from bank.auth.jwks import JwksFetcher
 from bank.auth.keys import SigningKeys
-from bank.auth.maintenance import auth_tasks
 from bank.auth.passwords import configure_hashing
 from bank.auth.principals import SCOPES
 from bank.auth.tokens import VerifiedTokens
@@ -42,22 +44,42 @@ from bank.http.input_guard import GuardedRequest, input_guard_middleware
 from bank.http.media import media_type_middleware
 from bank.http.problems import exception_handlers
 from bank.http.transaction import provide_db_session, transaction_middleware
-from bank.identity.api import AccountController
-from bank.identity.authorize import authorize
-from bank.identity.pages import IDENTITY_STATIC, IdentityPages
 from bank.identity.protect import AccountSecrets
 from bank.jobs import assemble_job_app, kernel_tasks, opened
 from bank.logs import configure_logging, get_logger
+from bank.package import Package, check_unique
 from bank.settings import Settings, as_libpq, load_settings
-from bank.vault.api import StepsController, erase_me
-from bank.vault.exports import vault_tasks
-from bank.vault.exports_api import ExportsController
-from bank.vault.ingest_api import CheckupIngestController, IngestController
-from bank.vault.records_api import CheckupsController, LinksController, TransitController
+from bank.vault.keystore import KeyStore
 from bank.vault.resources import WorkerResources, keystore_from_settings
 from bank.workers import WorkerHealth, supervise
 
-JOB_APP = assemble_job_app({"bank": kernel_tasks, "auth": auth_tasks, "vault": vault_tasks})
+# The kernel's own contributions, under the namespace its jobs have always had (`bank:<task>`).
+KERNEL: Package[KeyStore] = Package(
+    name="bank",
+    controllers=(HealthController,),
+    commands=register_audit_commands,
+    jobs=kernel_tasks,
+    models=(audit_models,),
+)
+
+# Every package, lower layers first: routes, commands, jobs, models, erasure, export and the demo
+# seed are assembled from this list in this order. A new package is one more line here.
+PACKAGES: tuple[Package[KeyStore], ...] = (KERNEL, auth.PACKAGE, identity.PACKAGE, vault.PACKAGE)
+check_unique(PACKAGES)
+
+
+def job_app(packages: tuple[Package[KeyStore], ...]) -> procrastinate.App:
+    """One job App with the packages' tasks, each namespaced `<package>:<task>`.
+
+    procrastinate namespaces a blueprint's tasks in place, so a blueprint joins one App only: the
+    process has one, `JOB_APP` (a test adding a package builds another from that package alone).
+    """
+    return assemble_job_app(
+        {package.name: package.jobs for package in packages if package.jobs is not None}
+    )
+
+
+JOB_APP = job_app(PACKAGES)
 
 log = get_logger("bank.app")
 
@@ -117,12 +139,18 @@ def _oauth2_scheme() -> SecurityScheme:
     )
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Litestar:
-    """Build the web application.
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    packages: tuple[Package[KeyStore], ...] = PACKAGES,
+) -> Litestar:
+    """Build the web application from `packages` (every package unless a test adds its own).
 
     `database` lets tests hand in a session factory bound to their own transaction; otherwise the
     app opens (and on shutdown disposes) an engine for `settings.database_url`.
     """
+    check_unique(packages)
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
     configure_hashing(settings.password_hash_threads)
@@ -142,7 +170,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if settings.embedded_worker:
-                    resources = WorkerResources(settings, db, app.state.keystore)
+                    resources = WorkerResources(settings, db, app.state.keystore, packages)
                     # Read by /health/ready: a worker being restarted makes the process unready.
                     app.state.job_worker = await stack.enter_async_context(
                         _embedded_worker(resources)
@@ -165,31 +193,15 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     return Litestar(
         route_handlers=[
-            HealthController,
-            OAuthController,
-            authorize,
-            IdentityPages,
-            AccountController,
-            ClientAdminController,
-            StepsController,
-            LinksController,
-            TransitController,
-            CheckupsController,
-            ExportsController,
-            IngestController,
-            CheckupIngestController,
-            erase_me,
+            *(handler for package in packages for handler in package.controllers),
             ProblemTypesController,
             _Metrics,
             create_static_files_router(
                 path=_DOCS_ASSETS, directories=[swagger_ui.static_path], include_in_schema=False
             ),
-            create_static_files_router(
-                path="/static/identity", directories=[IDENTITY_STATIC], include_in_schema=False
-            ),
         ],
         lifespan=[lifespan],
-        state=_initial_state(settings),
+        state=_initial_state(settings, packages),
         dependencies={
             "db_session": Provide(provide_db_session),
             "principal": Provide(provide_principal),
@@ -216,8 +228,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
 
 
-def _initial_state(settings: Settings) -> State:
-    return State({"settings": settings, "migration_heads": heads()})
+def _initial_state(settings: Settings, packages: tuple[Package[KeyStore], ...]) -> State:
+    # `packages` is read by the erasure endpoint, which runs every package's erase hook.
+    return State({"settings": settings, "migration_heads": heads(), "packages": packages})
 
 
 @contextlib.asynccontextmanager

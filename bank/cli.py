@@ -17,24 +17,15 @@ from pydantic import SecretStr
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bank.audit.cli import register_commands as register_audit_commands
-from bank.auth.cli import register_commands as register_auth_commands
-from bank.crypto.provider import KeyProviderError
-from bank.crypto.providers import key_provider_from_settings
+from bank.app import PACKAGES
 from bank.db import Database
 from bank.db.embedded import embedded_postgres
 from bank.demo.cli import register_commands as register_demo_commands
 from bank.demo.cli import run_seed
-from bank.identity.cli import register_commands as register_operator_commands
+from bank.package import Package
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
+from bank.vault.keystore import KeyStore
 from bank.vault.resources import WorkerResources, keystore_from_settings
-from bank.vault.rotation import (
-    REWRAP_BATCH,
-    KekRotation,
-    RotationInProgress,
-    RotationStalled,
-    rotate_kek,
-)
 from bank.workers import WorkerTiming, supervise
 
 
@@ -220,7 +211,7 @@ def worker(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, main_task.cancel)
         db = Database.connect(settings)
-        resources = WorkerResources(settings, db, keystore_from_settings(settings))
+        resources = WorkerResources(settings, db, keystore_from_settings(settings), PACKAGES)
         try:
             async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
                 await supervise(
@@ -366,56 +357,16 @@ def jobs_retry(job_id: int) -> None:
     click.echo(f"job {job_id} ({was}) queued again")
 
 
-register_auth_commands(main, lambda: database(_load()))
-register_operator_commands(main, lambda: database(_load()))
+def register_packages(group: click.Group, packages: tuple[Package[KeyStore], ...]) -> None:
+    """Attach every package's commands to `group`, in the packages' order (auth makes `bank keys`
+    before the vault adds rotate-kek to it)."""
+    for package in packages:
+        if package.commands is not None:
+            package.commands(group, lambda: database(_load()))
+
+
+register_packages(main, PACKAGES)
 register_demo_commands(main, lambda: database(_load()))
-register_audit_commands(main, lambda: database(_load()))
-
-
-def _keys_group() -> click.Group:
-    keys = main.commands["keys"]  # made by bank.auth.cli, next to rotate-signing
-    assert isinstance(keys, click.Group)
-    return keys
-
-
-@_keys_group().command(name="rotate-kek")
-@click.option(
-    "--batch-size",
-    default=REWRAP_BATCH,
-    show_default=True,
-    type=click.IntRange(1, 10_000),
-    help="Data keys re-wrapped per transaction.",
-)
-def keys_rotate_kek(batch_size: int) -> None:
-    """Re-wrap every data key under a new key-encryption key, online, then retire the old one.
-
-    Records are not touched. Run it again after a crash: it resumes without making another
-    version. Prints a one-line JSON summary.
-    """
-
-    async def rotate(settings: Settings) -> KekRotation:
-        engine = create_async_engine(settings.async_database_url())
-        try:
-            provider = key_provider_from_settings(settings)
-            return await rotate_kek(engine, provider, batch_size=batch_size)
-        finally:
-            await engine.dispose()
-
-    with database(_load()) as settings:
-        try:
-            summary = asyncio.run(rotate(settings))
-        except (KeyProviderError, RotationInProgress, RotationStalled) as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(
-        json.dumps(
-            {
-                "kek_version": summary.new_version,
-                "resumed": summary.resumed,
-                "rewrapped": summary.rewrapped,
-                "retired": list(summary.retired),
-            }
-        )
-    )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "bank.reference",
                 "bank.workers",
                 "bank.health",
+                "bank.package",
             }
         ),
     ),

@@ -118,7 +118,7 @@ async def erase_me(
     assert account is not None  # the guard admitted a token of a live session
     # The password again: a stolen access token alone must not be able to erase a life's data.
     await accounts.confirm_password(account, data.password, client_address(request))
-    receipt = await erase_resident(db_session, state.keystore, account)
+    receipt = await erase_resident(db_session, state.keystore, account, state.packages)
     return ErasureView(
         receipt_id=receipt.id, erased_at=receipt.erased_at, records_deleted=receipt.records_deleted
     )

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.identity.models import Account
 from bank.logs import get_logger
+from bank.package import Package, export_all
 from bank.vault import checkups, transit
 from bank.vault.keystore import KeyStore
 from bank.vault.links import Links
@@ -98,8 +99,12 @@ Dates are local (Asia/Tokyo); times are ISO 8601 with offsets.
 """
 
 
-async def build_zip(session: AsyncSession, keys: KeyStore, account: Account) -> bytes:
-    resident_id = account.id
+async def export_records(
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
+) -> dict[str, bytes]:
+    """The vault's export hook: the README, the account, links and every record."""
+    account = await session.get(Account, resident_id)
+    assert account is not None  # the export's own row cascades from the account
     steps = [row async for row in _all_steps(session, keys, resident_id)]
     taps = await transit.read_taps(
         session, keys, resident_id, start=_EVER[0], end=_EVER[1], limit=1_000_000
@@ -197,21 +202,36 @@ async def build_zip(session: AsyncSession, keys: KeyStore, account: Account) -> 
             ),
         ),
     }
+    return {name: text.encode() for name, text in files.items()}
+
+
+async def build_zip(
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: uuid.UUID,
+    packages: Iterable[Package[KeyStore]],
+) -> bytes:
+    """Every package's export files, in the packages' order, in one ZIP."""
+    files = await export_all(packages, session, keys, resident_id)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, text in files.items():
-            archive.writestr(f"city-bank-export/{name}", text)
+        for name, content in files.items():
+            archive.writestr(f"city-bank-export/{name}", content)
     return buffer.getvalue()
 
 
 async def build_export(
-    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, export_id: uuid.UUID
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: uuid.UUID,
+    export_id: uuid.UUID,
+    packages: Iterable[Package[KeyStore]],
 ) -> None:
     export = await session.get(Export, (resident_id, export_id), with_for_update=True)
     account = await session.get(Account, resident_id)
     if export is None or account is None or export.status != "pending":
         return  # erased, expired and purged, or already built by an earlier attempt
-    archive = await build_zip(session, keys, account)
+    archive = await build_zip(session, keys, resident_id, packages)
     key = await keys.for_sealing(session, resident_id, 1)
     export.sealed_zip = seal(key, archive, _aad(resident_id, export_id))
     export.size_bytes = len(archive)
@@ -232,8 +252,9 @@ async def build_export_job(context: JobContext, resident_id: str, export_id: str
     resources = resources_of(context)
     async with resources.database.sessions() as session, session.begin():
         await build_export(
-            session, resources.keystore, uuid.UUID(resident_id), uuid.UUID(export_id)
-        )
+            session, resources.keystore, uuid.UUID(resident_id), uuid.UUID(export_id),
+            resources.packages,
+        )  # fmt: skip
 
 
 @vault_tasks.periodic(cron="17 * * * *", periodic_id="purge-expired-exports")

@@ -1,4 +1,5 @@
-"""What a job finds in its worker's context: the settings, the database and the vault's keys.
+"""What a job finds in its worker's context: the settings, the database, the vault's keys and
+the packages (whose hooks an export job runs).
 
 `WorkerResources` is handed to procrastinate's worker as `additional_context` (bank.workers runs
 the worker and knows nothing of its content), so a job uses the same session factory and
@@ -15,6 +16,7 @@ from procrastinate import JobContext
 
 from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database
+from bank.package import Package
 from bank.settings import Settings
 from bank.vault.keystore import KeyStore
 
@@ -24,6 +26,7 @@ class WorkerResources:
     settings: Settings
     database: Database
     keystore: KeyStore
+    packages: tuple[Package[KeyStore], ...]  # as the composition root lists them
 
     def as_context(self) -> dict[str, Any]:
         return {"resources": self}

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from bank.app import PACKAGES
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.identity.models import Account
 from bank.vault.erasure import erase_resident
@@ -112,7 +113,7 @@ async def test_a_restored_records_dump_does_not_reopen_an_erased_residents_recor
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             account = await session.get(Account, erased.id)
             assert account is not None
-            receipt = await erase_resident(session, keys, account)
+            receipt = await erase_resident(session, keys, account, PACKAGES)
         assert receipt.records_deleted == 5
 
         name, restored = restored_engine

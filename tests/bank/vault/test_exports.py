@@ -18,7 +18,7 @@ from litestar import Litestar
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bank.app import JOB_APP
+from bank.app import JOB_APP, PACKAGES
 from bank.db import Database, make_session_factory
 from bank.jobs import opened
 from bank.settings import Settings, as_libpq
@@ -58,7 +58,7 @@ async def drain(
     jobs: procrastinate.App, app: Litestar, settings: Settings, engine: AsyncEngine
 ) -> None:
     resources = WorkerResources(
-        settings, Database(sessions=make_session_factory(engine)), app.state.keystore
+        settings, Database(sessions=make_session_factory(engine)), app.state.keystore, PACKAGES
     )
     await jobs.run_worker_async(
         queues=["exports"], wait=False, install_signal_handlers=False, listen_notify=False,

@@ -1,0 +1,70 @@
+"""`bank keys rotate-kek`: re-wrap every data key under a new key-encryption key, online."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import click
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bank.crypto.provider import KeyProviderError
+from bank.crypto.providers import key_provider_from_settings
+from bank.settings import Settings
+from bank.vault.rotation import (
+    REWRAP_BATCH,
+    KekRotation,
+    RotationInProgress,
+    RotationStalled,
+    rotate_kek,
+)
+
+
+def register_commands(
+    main: click.Group, settings_for: Callable[[], AbstractContextManager[Settings]]
+) -> None:
+    """Attach `rotate-kek` to `bank keys`, the group auth's commands make for rotate-signing."""
+    keys = main.commands.get("keys")
+    if not isinstance(keys, click.Group):  # the vault builds on auth: auth registers first
+        raise RuntimeError("register auth's commands before the vault's (`bank keys`)")
+
+    @keys.command(name="rotate-kek")
+    @click.option(
+        "--batch-size",
+        default=REWRAP_BATCH,
+        show_default=True,
+        type=click.IntRange(1, 10_000),
+        help="Data keys re-wrapped per transaction.",
+    )
+    def keys_rotate_kek(batch_size: int) -> None:
+        """Re-wrap every data key under a new key-encryption key, online, then retire the old one.
+
+        Records are not touched. Run it again after a crash: it resumes without making another
+        version. Prints a one-line JSON summary.
+        """
+
+        async def rotate(settings: Settings) -> KekRotation:
+            engine = create_async_engine(settings.async_database_url())
+            try:
+                provider = key_provider_from_settings(settings)
+                return await rotate_kek(engine, provider, batch_size=batch_size)
+            finally:
+                await engine.dispose()
+
+        with settings_for() as settings:
+            try:
+                summary = asyncio.run(rotate(settings))
+            except (KeyProviderError, RotationInProgress, RotationStalled) as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(
+            json.dumps(
+                {
+                    "kek_version": summary.new_version,
+                    "resumed": summary.resumed,
+                    "rewrapped": summary.rewrapped,
+                    "retired": list(summary.retired),
+                }
+            )
+        )
