@@ -25,6 +25,7 @@ from bank.identity.throttle import Throttles
 from bank.vault.erasure import erase_resident
 from bank.vault.outcome_views import RefusalView, outcome_counts, refusal_views
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
+from bank.vault.representations import steps as represent_steps
 from bank.vault.rules.steps import PLATFORMS
 from bank.vault.steps import MAX_BATCH, ingest_step_days, read_step_days
 
@@ -225,14 +226,13 @@ class StepsController(Controller):
             db_session, state.keystore, uuid.UUID(principal.subject),
             start=start, end=end, limit=31 * 8,
         )  # fmt: skip
-        totals: dict[date, int] = {}
-        for row in rows:
-            totals[row.day] = max(totals.get(row.day, 0), row.payload.steps)
-        total = sum(totals.values())
+        totals = represent_steps.daily_total(rows)
+        # The rows are one month's, so there is one mean at most (none for an empty month).
+        means = represent_steps.monthly_mean(rows)
         return MonthSummary(
             month=month,
-            days_recorded=len(totals),
-            total_steps=total,
-            mean_steps=round(total / len(totals)) if totals else 0,
-            days=[DailyTotal(day=day, steps=steps) for day, steps in sorted(totals.items())],
+            days_recorded=means[0].days_covered if means else 0,
+            total_steps=sum(total.steps for total in totals),
+            mean_steps=means[0].mean_steps if means else 0,
+            days=[DailyTotal(day=total.day, steps=total.steps) for total in totals],
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, delete, get, post
@@ -25,7 +26,8 @@ from bank.vault import checkups, transit
 from bank.vault.links import InvalidLink, LinkKind, Links, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.records import StoredRecord
-from bank.vault.rules.judgement import judge
+from bank.vault.representations import checkups as represent_checkups
+from bank.vault.representations import transit as represent_transit
 
 
 def _position(row: tuple[StoredRecord, object]) -> tuple[date, str]:
@@ -195,13 +197,17 @@ class TransitController(Controller):
         month: Annotated[str, QueryParameter(description="YYYY-MM")],
     ) -> RideMonth:
         start, end = month_range(month)
-        rides = await transit.rides_between(
+        taps = await transit.taps_between(
             db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end
         )
+        rides = represent_transit.rides(taps)
+        # Taps of the month's days: their rides begin in that month (one count), unless the zone
+        # changed since they were stored; the answer is about the taps read, so it adds them up.
+        counts = represent_transit.monthly_rides(taps, zone=ZoneInfo(state.settings.local_timezone))
         return RideMonth(
             month=month,
-            rides=len(rides),
-            complete_rides=sum(ride.complete for ride in rides),
+            rides=sum(count.rides for count in counts),
+            complete_rides=sum(count.complete_rides for count in counts),
             fares_yen=sum(ride.fare_yen or 0 for ride in rides),
             items=[
                 RideView(
@@ -308,17 +314,20 @@ class CheckupsController(Controller):
         )
         if exam is None:
             raise NoCheckup("You have no checkup results yet.")
+        (values,) = represent_checkups.values([exam])
+        (judged,) = represent_checkups.judgement_flags([exam])
         names = {item.item: item for item in reference.checkup_items()}
         return LatestCheckup(
-            exam_date=exam.exam_date,
-            institution_code=exam.institution_code,
+            exam_date=values.exam_date,
+            institution_code=values.institution_code,
             items=[
                 JudgedItem(
                     item=item.item, name_ja=names[item.item].name_ja,
                     name_en=names[item.item].name_en, value=item.value, unit=item.unit,
-                    judgement=str(judge(item.item, item.value, sex=exam.sex, fasting=exam.fasting)),
+                    judgement=str(flag.judgement),
                 )
-                for item in exam.items
+                # Both keep the checkup's own item order.
+                for item, flag in zip(values.items, judged.flags, strict=True)
             ],
         )  # fmt: skip
 

@@ -27,7 +27,7 @@ from bank.vault.records import (
     superseded,
 )
 from bank.vault.rules import Refusal
-from bank.vault.rules.transit import Ride, TapIn, pair_rides, validate_tap
+from bank.vault.rules.transit import TapIn, validate_tap
 
 KIND = "transit_tap"
 SCHEMA_VERSION = 1
@@ -152,25 +152,18 @@ async def read_taps(
     return [(record, decode(record)) for record in records]
 
 
-async def rides_between(
+async def taps_between(
     session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, *, start: date, end: date
-) -> list[Ride]:
-    """The resident's taps in [start, end] paired into rides (a ride across midnight pairs when
-    both taps are in the range)."""
-    taps: list[TapIn] = []
+) -> list[TapPayload]:
+    """All the resident's taps of the days [start, end], read a thousand at a time (rides are
+    paired over all of them: bank.vault.representations.transit)."""
+    taps: list[TapPayload] = []
     after: tuple[date, str] | None = None
     while True:
         page = await read_taps(
             session, keys, resident_id, start=start, end=end, after=after, limit=1000
         )
-        taps.extend(
-            TapIn(
-                operator=tap.operator, tap_id=tap.tap_id, card_number=tap.card_last4,
-                tap_type=tap.tap_type, tapped_at=tap.tapped_at, station=tap.station,
-                line=tap.line, fare_yen=tap.fare_yen, fare_product=tap.fare_product,
-            )
-            for _, tap in page
-        )  # fmt: skip
+        taps.extend(tap for _, tap in page)
         if len(page) < 1000:
-            return pair_rides(taps)
+            return taps
         after = (page[-1][0].day, page[-1][0].natural_key)
