@@ -8,8 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bank.db.base import Base
-from bank.migrations import models  # noqa: F401 - registers every package's tables on Base
+from bank.migrations.models import METADATA
 
 
 def _include_object(
@@ -34,7 +33,7 @@ def _run(connection: Connection) -> None:
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=list(METADATA),  # every package's tables
         compare_type=True,
         include_object=_include_object,
         include_schemas=True,
