@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from bank.app import PACKAGES
 from bank.crypto.keyring import LocalKeyring
 from bank.db import Database
 from bank.demo.seed import SeedSummary, seed_city
@@ -32,7 +33,7 @@ def run_seed(
             return await seed_city(
                 database, AccountSecrets(LocalKeyring.from_settings(settings)),
                 keystore_from_settings(settings), residents=residents, days=days, seed=seed,
-                end=end, zone=zone, sign_in_accounts=sign_in_accounts,
+                end=end, zone=zone, sign_in_accounts=sign_in_accounts, packages=PACKAGES,
             )  # fmt: skip
         finally:
             await database.dispose()

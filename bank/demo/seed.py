@@ -5,6 +5,10 @@ and idempotency as a push over HTTP, so the demo exercises the vault and a secon
 same arguments changes nothing (every item `unchanged`). One transaction per resident: an
 interrupted seed keeps the residents it finished, and re-running completes it.
 
+The vault's records are seeded here rather than by a hook of the vault because the synthetic city
+(`bank.demo.synth`) sits in the composition root, above the vault; packages above the vault
+contribute theirs through their `seed` hook, called with the resident's `ResidentWindow`.
+
 Only the first `sign_in_accounts` residents get a password (printed by the command); the rest
 cannot sign in until they reset it by email: argon2id costs ~0.1 s a resident, which would
 make the first `make run` slow for no benefit.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -29,6 +34,7 @@ from bank.demo.synth import ResidentWindow, SyntheticCity, SyntheticResident
 from bank.identity.accounts import AccountExists, create_account
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets, normalise_email
+from bank.package import Package
 from bank.vault import checkups, transit
 from bank.vault.keystore import KeyStore
 from bank.vault.links import LinkKind, Links, LinkTaken, member_key, normalise_card_number
@@ -90,15 +96,23 @@ async def seed_city(
     end: date,
     zone: ZoneInfo,
     sign_in_accounts: int = 5,
+    packages: Iterable[Package[KeyStore]] = (),
 ) -> SeedSummary:
-    """Residents 0..residents-1 of city `seed`, with records for the `days` days up to `end`."""
+    """Residents 0..residents-1 of city `seed`, with records for the `days` days up to `end`;
+    then, in the resident's transaction, every package's seed hook in the packages' order."""
     city = SyntheticCity(seed, residents)
     start = end - timedelta(days=days - 1)
     summary = SeedSummary()
     for window in city.window(start, days):
         with_password = window.resident.index < sign_in_accounts
         async with database.sessions() as session, session.begin():
-            await _seed_resident(session, secrets, keys, window, with_password, end, zone, summary)
+            resident_id = await _seed_resident(
+                session, secrets, keys, window, with_password, end, zone, summary
+            )
+            for package in packages:
+                if package.seed is not None:
+                    outcomes = await package.seed(session, keys, resident_id, window)
+                    summary.outcomes.update(outcomes)
         summary.residents += 1
         if with_password:
             summary.sign_in.append((window.resident.email, window.resident.password))
@@ -136,7 +150,7 @@ async def _seed_resident(
     end: date,
     zone: ZoneInfo,
     summary: SeedSummary,
-) -> None:
+) -> uuid.UUID:
     resident = window.resident
     resident_id = await _account_id(session, secrets, resident, with_password)
     links = Links(session, keys)
@@ -182,3 +196,4 @@ async def _seed_resident(
                 checkups=pushed, today=end,
             )
         )  # fmt: skip
+    return resident_id

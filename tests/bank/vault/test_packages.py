@@ -11,7 +11,9 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import httpx
@@ -26,7 +28,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bank.app import JOB_APP, PACKAGES, create_app, job_app
 from bank.cli import register_packages
+from bank.crypto.keyring import LocalKeyring
+from bank.crypto.local_provider import LocalKeyProvider
 from bank.db import Database, make_session_factory
+from bank.demo.seed import seed_city
+from bank.demo.synth import ResidentWindow
+from bank.identity.protect import AccountSecrets
 from bank.jobs import opened
 from bank.migrations.models import METADATA, metadata_of
 from bank.package import DuplicateContribution, Package
@@ -97,6 +104,18 @@ async def export_notes(
     return {"notes.json": json.dumps({"resident": str(resident_id), "notes": []}).encode()}
 
 
+SEEDED: list[tuple[uuid.UUID, int]] = []
+
+
+async def seed_notes(
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, window: ResidentWindow
+) -> list[str]:
+    # After the vault's records, in the resident's transaction: the account is there.
+    assert await session.scalar(text("SELECT 1 FROM accounts WHERE id = :id"), {"id": resident_id})
+    SEEDED.append((resident_id, window.resident.index))
+    return ["noted", "noted"]
+
+
 NOTES: Package[KeyStore] = Package(
     name="notes",
     controllers=(ping,),
@@ -105,6 +124,7 @@ NOTES: Package[KeyStore] = Package(
     models=(sys.modules[__name__],),
     erase=erase_notes,
     export=export_notes,
+    seed=seed_notes,
 )
 WITH_NOTES = (*PACKAGES, NOTES)
 
@@ -206,6 +226,21 @@ async def test_a_real_export_holds_its_file_after_the_vaults(
     assert len(names) == 10
     notes = json.loads(archive.read("city-bank-export/notes.json"))
     assert notes == {"resident": str(resident.id), "notes": []}
+
+
+async def test_the_demo_seed_runs_its_hook_for_every_resident(
+    settings: Settings, connection: AsyncConnection, tmp_path: Path
+) -> None:
+    database = Database(sessions=savepoint_sessions(connection))  # rolled back with the test
+    summary = await seed_city(
+        database, AccountSecrets(LocalKeyring.from_settings(settings)),
+        KeyStore(LocalKeyProvider(tmp_path / "vault")), residents=2, days=1, seed=7,
+        end=date(2026, 10, 31), zone=ZoneInfo("Asia/Tokyo"), sign_in_accounts=0,
+        packages=WITH_NOTES,
+    )  # fmt: skip
+    assert [index for _, index in SEEDED[-2:]] == [0, 1]
+    assert summary.outcomes["noted"] == 4
+    assert summary.outcomes["stored"] > 0  # the vault's records went in first
 
 
 def test_two_packages_of_one_name_are_refused(settings: Settings) -> None:
