@@ -47,7 +47,7 @@ from bank.http.transaction import provide_db_session, transaction_middleware
 from bank.identity.protect import AccountSecrets
 from bank.jobs import assemble_job_app, kernel_tasks, opened
 from bank.logs import configure_logging, get_logger
-from bank.package import Package, check_unique
+from bank.package import Package, check_unique, load_sections
 from bank.settings import Settings, as_libpq, load_settings
 from bank.vault.keystore import KeyStore
 from bank.vault.resources import WorkerResources, keystore_from_settings
@@ -229,8 +229,16 @@ def create_app(
 
 
 def _initial_state(settings: Settings, packages: tuple[Package[KeyStore], ...]) -> State:
-    # `packages` is read by the erasure endpoint, which runs every package's erase hook.
-    return State({"settings": settings, "migration_heads": heads(), "packages": packages})
+    # `packages` is read by the erasure endpoint, which runs every package's erase hook;
+    # `sections` holds each package's own settings, validated here at start-up.
+    return State(
+        {
+            "settings": settings,
+            "migration_heads": heads(),
+            "packages": packages,
+            "sections": load_sections(packages),
+        }
+    )
 
 
 @contextlib.asynccontextmanager

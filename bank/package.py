@@ -68,6 +68,13 @@ def check_unique(packages: Iterable[Package[Any]]) -> None:
         seen.add(package.name)
 
 
+def load_sections(packages: Iterable[Package[Any]]) -> dict[str, BaseSettings]:
+    """Every package's settings section, read and validated now (at start-up): a section class
+    sets `env_prefix="BANK_<NAME>__"`, so the flat `BANK_*` variables of `Settings` keep their
+    names and a package's own are `BANK_VAULT__...`, `BANK_CONSENT__...`."""
+    return {package.name: package.settings() for package in packages if package.settings}
+
+
 async def erase_all(
     packages: Iterable[Package[Any]], session: AsyncSession, resident_id: uuid.UUID
 ) -> dict[str, int]:

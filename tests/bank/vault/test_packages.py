@@ -22,6 +22,8 @@ import pytest
 from click.testing import CliRunner
 from litestar import Litestar, get
 from procrastinate import Blueprint
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -116,6 +118,13 @@ async def seed_notes(
     return ["noted", "noted"]
 
 
+class NotesSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BANK_NOTES__", frozen=True)
+
+    greeting: str = "hello"
+    daily_cap: int = Field(default=10, ge=1)
+
+
 NOTES: Package[KeyStore] = Package(
     name="notes",
     controllers=(ping,),
@@ -125,6 +134,7 @@ NOTES: Package[KeyStore] = Package(
     erase=erase_notes,
     export=export_notes,
     seed=seed_notes,
+    settings=NotesSettings,
 )
 WITH_NOTES = (*PACKAGES, NOTES)
 
@@ -241,6 +251,18 @@ async def test_the_demo_seed_runs_its_hook_for_every_resident(
     assert [index for _, index in SEEDED[-2:]] == [0, 1]
     assert summary.outcomes["noted"] == 4
     assert summary.outcomes["stored"] > 0  # the vault's records went in first
+
+
+def test_its_settings_section_is_read_from_its_own_variables_at_start_up(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BANK_NOTES__DAILY_CAP", "25")
+    app = create_app(settings, packages=WITH_NOTES)
+    assert app.state.sections["notes"] == NotesSettings(greeting="hello", daily_cap=25)
+    assert app.state.settings == settings  # the flat BANK_* variables are untouched
+    monkeypatch.setenv("BANK_NOTES__DAILY_CAP", "0")
+    with pytest.raises(ValidationError, match="daily_cap"):
+        create_app(settings, packages=WITH_NOTES)
 
 
 def test_two_packages_of_one_name_are_refused(settings: Settings) -> None:
