@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import itertools
 import json
 import re
@@ -46,6 +47,9 @@ STEPS = "/v1/me/steps"
 SUMMARY = "/v1/me/steps/summary"
 ERASURE = "/v1/me/erasure"
 _PRINTABLE = "".join(sorted(set(string.printable) - set("\t\n\r\x0b\x0c")))
+# Item-level refusals are what these strategies test: a NUL refuses the whole request at the
+# edge (400 unstorable-character), which tests of their own cover.
+_TEXT_NO_NUL = functools.partial(st.text, st.characters(blacklist_characters="\x00"))
 _FAST = settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -404,16 +408,16 @@ def invalid_items(draw: st.DrawFn, today: date) -> tuple[dict[str, Any], str]:
             | st.lists(st.integers(20_001, 2**40), min_size=24, max_size=24)
         )
     elif field == "platform":
-        base["platform"] = draw(st.text(max_size=30).filter(lambda p: p not in PLATFORMS))
+        base["platform"] = draw(_TEXT_NO_NUL(max_size=30).filter(lambda p: p not in PLATFORMS))
     elif field == "method":
         base["method"] = draw(
-            st.text(max_size=30).filter(lambda m: m not in {"automatic", "manual"})
+            _TEXT_NO_NUL(max_size=30).filter(lambda m: m not in {"automatic", "manual"})
         )
     else:
         base["device_id"] = draw(
             st.just("")
             | st.text(alphabet=_PRINTABLE, min_size=129, max_size=200)
-            | st.text(min_size=1, max_size=40).filter(lambda d: not set(d) <= set(_PRINTABLE))
+            | _TEXT_NO_NUL(min_size=1, max_size=40).filter(lambda d: not set(d) <= set(_PRINTABLE))
         )
     return base, field
 
@@ -452,6 +456,8 @@ _FIELDS = ("day", "steps", "platform", "method", "hourly", "device_id")
 
 @_FAST
 @given(field=st.sampled_from(_FIELDS), value=_JUNK)
+@example(field="platform", value="\x00")
+@example(field="device_id", value={"\x00": 1})
 async def test_arbitrary_json_values_never_cause_a_server_error(
     client: Client, residents: Residents, today: date, field: str, value: Any
 ) -> None:
@@ -460,6 +466,9 @@ async def test_arbitrary_json_values_never_cause_a_server_error(
     response = await push(client, resident, [broken])
     if response.status_code == 200:
         return  # a well-typed value: refused or stored like any other
+    if "\\u0000" in json.dumps(value):
+        assert_problem(response, 400, "unstorable-character")  # the whole request, at the edge
+        return
     assert_problem(response, 422, "validation-failed")
 
 
