@@ -35,9 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.db import locks as db_locks
 from bank.db.bulk import Unnest
+from bank.db.locks import resident_lock_statement
 from bank.errors import DomainError, ProblemType
-from bank.identity.models import Account
 from bank.vault.keystore import DataKey, KeyErased, KeyStore
 from bank.vault.models import Record
 from bank.vault.rules import Refusal
@@ -73,13 +74,8 @@ class StoredRecord:
     revision: int
 
 
-# lock_resident's one round trip, built once (bank.db.bulk says why).
-_LOCK_RESIDENT = select(
-    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key", type_=Text()), 0)),
-    select(Account.id)
-    .where(Account.id == bindparam("resident"))
-    .with_for_update(key_share=True)
-    .scalar_subquery(),
+# The kernel's resident lock, reading in the same round trip whether the resident has a data key.
+_LOCK_RESIDENT = resident_lock_statement(
     select(DataKey.version).where(DataKey.resident_id == bindparam("resident")).exists(),
 )
 
@@ -137,16 +133,10 @@ class ResidentLock:
 
 
 async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUID) -> ResidentLock:
-    """Serialise this transaction's writes of `topic` for one resident (an advisory lock) and
-    hold the resident's account against erasure until commit (FOR KEY SHARE), in one round trip.
-
-    `account_exists` is false when the account is gone: an erasure committed first, and writing
-    would only break its foreign key. An erasure that starts later waits for this transaction,
-    then removes what it wrote.
-    """
-    lock = {"lock_key": f"{topic}:{resident_id}", "resident": resident_id}
-    row = (await session.execute(_LOCK_RESIDENT, lock)).one()
-    return ResidentLock(account_exists=row[1] is not None, has_data_key=bool(row[2]))
+    """The kernel's resident lock (bank.db.locks) for `topic`, and whether the resident has a
+    data key yet, in one round trip."""
+    lock = await db_locks.lock_resident(session, topic, resident_id, _LOCK_RESIDENT)
+    return ResidentLock(account_exists=lock.account_exists, has_data_key=bool(lock.also[0]))
 
 
 def superseded(keys: Sequence[object]) -> set[int]:
