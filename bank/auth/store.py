@@ -105,8 +105,9 @@ class DatabaseOAuthStore(OAuthStore):
         )
 
     async def remember_assertion(self, client_id: str, jti: str, expires_at: datetime) -> bool:
-        # Committed on its own (an autocommit session: one round trip): a `jti` stays used even
-        # if the token request then fails and rolls back, so an assertion is never replayed.
+        # A side commit (Database.side_commit's one-statement fast path, autocommitting: one
+        # round trip): a `jti` stays used even if the token request then fails and rolls back,
+        # so an assertion is never replayed.
         async with self._database.driver_connection() as connection:
             inserted = await connection.fetchval(_REMEMBER_ASSERTION, client_id, jti, expires_at)
         return inserted is not None
@@ -240,13 +241,12 @@ class DatabaseOAuthStore(OAuthStore):
 
     async def _revoke_family(self, family_id: str, *, reason: str) -> None:
         # Committed on its own: the request that detected the replay fails and rolls back.
-        async with self._sessions() as session:
+        async with self._database.side_commit() as session:
             await session.execute(
                 update(TokenFamily)
                 .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
             )
-            await session.commit()
 
     async def describe_token(self, token: str) -> TokenView | None:
         """An access token (JWT) or a refresh token, as introspection and revocation see it."""

@@ -48,6 +48,20 @@ class Database:
         return self.autocommit or self.sessions
 
     @contextlib.asynccontextmanager
+    async def side_commit(self) -> AsyncIterator[AsyncSession]:
+        """A transaction of its own for writes that must stay even when the caller's rolls back:
+        throttle counters, a locked account, a revoked token family. Committed on a clean exit,
+        rolled back on an error; the caller's unit of work is neither seen nor touched.
+
+        The one way to commit on the side. A single hot-path statement may instead use
+        `driver_connection` (autocommitting, no BEGIN or COMMIT): the used assertion `jti`s do.
+        Handed only `sessions` (tests), the session joins the test's connection and its commit
+        releases a savepoint, so what it wrote is still rolled back with the test.
+        """
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @contextlib.asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
         """The driver's own (asyncpg) connection, autocommitting, from the same pool.
 

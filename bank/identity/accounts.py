@@ -266,11 +266,10 @@ class Accounts:
 
     async def _lock(self, account_id: uuid.UUID) -> None:
         # Its own transaction: the failed request rolls back, the lock must stay.
-        async with self._throttles.sessions() as session:
+        async with self._throttles.database.side_commit() as session:
             await session.execute(
                 update(Account).where(Account.id == account_id).values(status="locked")
             )
-            await session.commit()
         log.warning("identity.account_locked", account_id=str(account_id))
 
     # -- passwords ---------------------------------------------------------------------------
@@ -446,13 +445,12 @@ class Accounts:
 
     async def _count_attempt(self, code_id: uuid.UUID) -> None:
         # Counted in its own transaction: the failing request rolls back.
-        async with self._throttles.sessions() as session:
+        async with self._throttles.database.side_commit() as session:
             await session.execute(
                 update(OneTimeCode)
                 .where(OneTimeCode.id == code_id)
                 .values(attempts=OneTimeCode.attempts + 1)
             )
-            await session.commit()
 
     async def _mail(self, account: Account, template: str, payload: dict[str, str]) -> None:
         await enqueue_mail(

@@ -52,7 +52,7 @@ class AccountController(Controller):
         state: State,
         db_session: DbSession,
     ) -> None:
-        accounts = Accounts(db_session, state.account_secrets, Throttles(state.database.sessions))
+        accounts = Accounts(db_session, state.account_secrets, Throttles(state.database))
         account = await accounts.get(uuid.UUID(principal.subject))
         assert account is not None  # the guard admitted a token of a live session
         await accounts.change_password(

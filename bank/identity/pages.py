@@ -210,7 +210,7 @@ class IdentityPages(Controller):
         return fields, csrf_matches(request.cookies.get(names.csrf), fields.get("csrf"))
 
     def _accounts(self, state: State, db: DbSession) -> Accounts:
-        return Accounts(db, state.account_secrets, Throttles(state.database.sessions))
+        return Accounts(db, state.account_secrets, Throttles(state.database))
 
     async def _replace_session(
         self,

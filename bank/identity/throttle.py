@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.db import Database
 from bank.identity.models import SignInThrottle
 
 ACCOUNT_BLOCK_EVERY = 5
@@ -60,11 +61,11 @@ def must_lock_account(state: ThrottleState) -> bool:
 
 
 class Throttles:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def blocked(self, keys: list[str], now: datetime) -> bool:
-        async with self.sessions() as session:
+        async with self.database.sessions() as session:
             rows = await session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys)))
             return any(is_blocked(_state(row), now) for row in rows)
 
@@ -72,19 +73,16 @@ class Throttles:
         self, *, account_key: str, address_key: str, now: datetime
     ) -> ThrottleState:
         """Count a failure on both keys (own transaction); returns the account key's state."""
-        async with self.sessions() as session:
+        async with self.database.side_commit() as session:
             account_state = await _update(session, account_key, now, after_account_failure)
             await _update(session, address_key, now, after_address_failure)
-            await session.commit()
         return account_state
 
     async def record(self, address_key: str, now: datetime) -> ThrottleState:
         """Count one event on an address key (own transaction): a reset code asked for or a
         wrong one-time code, which share `after_address_failure`'s limit."""
-        async with self.sessions() as session:
-            state = await _update(session, address_key, now, after_address_failure)
-            await session.commit()
-        return state
+        async with self.database.side_commit() as session:
+            return await _update(session, address_key, now, after_address_failure)
 
     async def clear(self, session: AsyncSession, account_key: str) -> None:
         """After a successful sign-in or reset (in the caller's transaction)."""

@@ -114,7 +114,7 @@ async def erase_me(
     state: State,
     db_session: DbSession,
 ) -> ErasureView:
-    accounts = Accounts(db_session, state.account_secrets, Throttles(state.database.sessions))
+    accounts = Accounts(db_session, state.account_secrets, Throttles(state.database))
     account = await accounts.get(uuid.UUID(principal.subject))
     assert account is not None  # the guard admitted a token of a live session
     # The password again: a stolen access token alone must not be able to erase a life's data.

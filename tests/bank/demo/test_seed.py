@@ -107,7 +107,7 @@ async def test_only_the_printed_residents_can_sign_in(
     [(email, password)] = summary.sign_in
     resident_1 = SyntheticCity(SEED, 3).resident(1)
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        accounts = Accounts(session, secrets, Throttles(database.sessions))
+        accounts = Accounts(session, secrets, Throttles(database))
         # Its own client address: failures other tests record for theirs must not block it.
         address = f"seed-test-{uuid.uuid4()}"
         signed_in = await accounts.authenticate(email, password, address)
