@@ -15,10 +15,9 @@ from typing import Any
 import click
 from pydantic import SecretStr
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bank.app import PACKAGES
-from bank.db import Database
+from bank.db import Database, create_engine
 from bank.db.embedded import embedded_postgres
 from bank.demo.cli import register_commands as register_demo_commands
 from bank.demo.cli import run_seed
@@ -52,7 +51,7 @@ def database(settings: Settings) -> Iterator[Settings]:
 
 def _run_migration(settings: Settings, step: Callable[[Connection], None]) -> None:
     async def run() -> None:
-        engine = create_async_engine(settings.async_database_url())
+        engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(step)
@@ -119,11 +118,8 @@ def _seed_on_first_start(settings: Settings) -> None:
     from bank.demo.seed import DEMO_APP_REDIRECTS, register_demo_app, residents_exist
 
     async def empty() -> bool:
-        db = Database.connect(settings)
-        try:
+        async with Database.opened(settings) as db:
             return not await residents_exist(db)
-        finally:
-            await db.dispose()
 
     residents, days = settings.demo_residents, settings.demo_days
     if residents == 0 or not asyncio.run(empty()):
@@ -135,11 +131,8 @@ def _seed_on_first_start(settings: Settings) -> None:
         click.echo(f"  {email}  {password}")
 
     async def app_client() -> str:
-        db = Database.connect(settings)
-        try:
+        async with Database.opened(settings) as db:
             return await register_demo_app(db)
-        finally:
-            await db.dispose()
 
     client_id = asyncio.run(app_client())
     click.echo(
@@ -210,7 +203,7 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, main_task.cancel)
-        db = Database.connect(settings)
+        db = Database.connect(settings, role="bank-worker")
         resources = WorkerResources(settings, db, keystore_from_settings(settings), PACKAGES)
         try:
             async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
@@ -264,7 +257,7 @@ def db_current() -> None:
     from bank.db.migrate import current_revisions, heads
 
     async def read(settings: Settings) -> frozenset[str]:
-        engine = create_async_engine(settings.async_database_url())
+        engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
         try:
             async with engine.connect() as connection:
                 return await current_revisions(connection)

@@ -9,11 +9,12 @@ from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.audit.repository import AuditRepository
 from bank.audit.rules import Entry, format_time
 from bank.audit.service import StreamReport, verify
+from bank.db import Database
 from bank.settings import Settings
 
 T = TypeVar("T")
@@ -21,12 +22,8 @@ T = TypeVar("T")
 
 def _read(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = create_async_engine(settings.async_database_url())
-        try:
-            async with AsyncSession(engine) as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
+        async with Database.opened(settings) as database, database.unit_of_work() as session:
+            return await work(session)
 
     return asyncio.run(run())
 

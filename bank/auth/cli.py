@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.audit import Principal as AuditPrincipal
 from bank.auth.clients import Attribution, Certification, ClientRegistry, Registration
 from bank.auth.keys import SigningKeys
 from bank.auth.models import ClientKind, ClientStatus
 from bank.crypto.keyring import LocalKeyring
-from bank.db import make_session_factory
+from bank.db import Database
 from bank.errors import DomainError
 from bank.settings import Settings
 
@@ -29,12 +29,8 @@ def run_in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaita
     """Run `work` in one committed transaction; a domain error becomes a clean CLI error."""
 
     async def run() -> T:
-        engine = create_async_engine(settings.async_database_url())
-        try:
-            async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
+        async with Database.opened(settings) as database, database.unit_of_work() as session:
+            return await work(session)
 
     try:
         return asyncio.run(run())
@@ -213,9 +209,6 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
 
 async def _rotate_signing(settings: Settings) -> str:
     # The key is created and committed in its own transaction by SigningKeys itself.
-    engine = create_async_engine(settings.async_database_url())
-    try:
-        signing = SigningKeys(LocalKeyring.from_settings(settings), make_session_factory(engine))
+    async with Database.opened(settings) as database:
+        signing = SigningKeys(LocalKeyring.from_settings(settings), database.sessions)
         return await signing.rotate()
-    finally:
-        await engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
@@ -35,13 +35,36 @@ class Database:
     autocommit: async_sessionmaker[AsyncSession] | None = None
 
     @classmethod
-    def connect(cls, settings: Settings) -> Database:
-        engine = create_engine(settings.async_database_url(), settings)
+    def connect(cls, settings: Settings, *, role: Role = "bank") -> Database:
+        """The one way a process reaches the database: the web app (`bank`), the job worker
+        (`bank-worker`) and commands (`bank-cli`) get the same engine settings and session
+        factories; `role` names the process in pg_stat_activity (application_name)."""
+        engine = create_engine(settings.async_database_url(), settings, role=role)
         return cls(
             sessions=make_session_factory(engine),
             engine=engine,
             autocommit=make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT")),
         )
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened(
+        cls, settings: Settings, *, role: Role = "bank-cli"
+    ) -> AsyncIterator[Database]:
+        """`connect`, disposed on exit: for a command's or a script's whole run."""
+        database = cls.connect(settings, role=role)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction, as a request has: committed when the block ends, rolled back when it
+        raises. Jobs and commands open theirs here; HTTP requests get theirs from
+        bank.http.transaction (committed as the response starts). Services inside only flush."""
+        async with self.sessions() as session, session.begin():
+            yield session
 
     @property
     def autocommit_sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -84,7 +107,12 @@ class Database:
             await self.engine.dispose()
 
 
-def create_engine(url: URL, settings: Settings) -> AsyncEngine:
+# The application_name of each kind of process, as pg_stat_activity shows it.
+Role = Literal["bank", "bank-worker", "bank-cli"]
+
+
+def create_engine(url: URL, settings: Settings, *, role: Role = "bank") -> AsyncEngine:
+    """Every engine of the bank: UTC, the statement timeout from the settings, its role's name."""
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -96,7 +124,7 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         pool_recycle=1800,  # stay under idle timeouts of proxies and PgBouncer in between
         connect_args={
             "server_settings": {
-                "application_name": "bank",
+                "application_name": role,
                 "statement_timeout": str(settings.db_statement_timeout_ms),
                 "timezone": "UTC",
             }

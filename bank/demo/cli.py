@@ -28,15 +28,12 @@ def run_seed(
     end = settings.local_today() - timedelta(days=1)
 
     async def run() -> SeedSummary:
-        database = Database.connect(settings)
-        try:
+        async with Database.opened(settings) as database:
             return await seed_city(
                 database, AccountSecrets(LocalKeyring.from_settings(settings)),
                 keystore_from_settings(settings), residents=residents, days=days, seed=seed,
                 end=end, zone=zone, sign_in_accounts=sign_in_accounts, packages=PACKAGES,
             )  # fmt: skip
-        finally:
-            await database.dispose()
 
     return asyncio.run(run())
 

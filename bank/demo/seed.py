@@ -70,7 +70,7 @@ async def register_demo_app(database: Database) -> str:
         scopes=("account", "records:read", "records:write"),
         redirect_uris=DEMO_APP_REDIRECTS,
     )
-    async with database.sessions() as session, session.begin():
+    async with database.unit_of_work() as session:
         registry = ClientRegistry(session)
         client = await registry.register(registration)
         await registry.set_status(client.client_id, ClientStatus.ACTIVE)
@@ -105,7 +105,7 @@ async def seed_city(
     summary = SeedSummary()
     for window in city.window(start, days):
         with_password = window.resident.index < sign_in_accounts
-        async with database.sessions() as session, session.begin():
+        async with database.unit_of_work() as session:
             resident_id = await _seed_resident(
                 session, secrets, keys, window, with_password, end, zone, summary
             )

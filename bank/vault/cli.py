@@ -8,10 +8,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import click
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bank.crypto.provider import KeyProviderError
 from bank.crypto.providers import key_provider_from_settings
+from bank.db import create_engine
 from bank.settings import Settings
 from bank.vault.rotation import (
     REWRAP_BATCH,
@@ -46,7 +46,7 @@ def register_commands(
         """
 
         async def rotate(settings: Settings) -> KekRotation:
-            engine = create_async_engine(settings.async_database_url())
+            engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
             try:
                 provider = key_provider_from_settings(settings)
                 return await rotate_kek(engine, provider, batch_size=batch_size)

@@ -250,7 +250,7 @@ async def open_export(session: AsyncSession, keys: KeyStore, export: Export) -> 
 @vault_tasks.task(name="build_export", queue="exports", pass_context=True, retry=5)
 async def build_export_job(context: JobContext, resident_id: str, export_id: str) -> None:
     resources = resources_of(context)
-    async with resources.database.sessions() as session, session.begin():
+    async with resources.database.unit_of_work() as session:
         await build_export(
             session, resources.keystore, uuid.UUID(resident_id), uuid.UUID(export_id),
             resources.packages,
@@ -262,7 +262,7 @@ async def build_export_job(context: JobContext, resident_id: str, export_id: str
 async def purge_expired_exports(context: JobContext, timestamp: int) -> None:
     del timestamp
     resources = resources_of(context)
-    async with resources.database.sessions() as session, session.begin():
+    async with resources.database.unit_of_work() as session:
         await purge_expired(session)
 
 
