@@ -46,6 +46,10 @@ def read_key_file(path: Path) -> bytes:
 
 class LocalKeyProvider:
     name = "local"
+    # Keys are read once and cached; a call is AES or HMAC in process plus one stat() of the
+    # KEK file (a few microseconds, docs/decisions.md "Kernel (issue 11)"): a thread hop would
+    # cost more than the call, so async callers run it inline.
+    blocking = False
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory

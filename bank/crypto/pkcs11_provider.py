@@ -8,7 +8,9 @@ CKM_SHA256_HMAC, over the same purpose-separated message as the local provider.
 
 python-pkcs11 calls C_Initialize without locking callbacks, which lets the module assume one
 caller at a time: every call in this process is serialised by one lock, and the process keeps one
-logged-in session per token, opened on first use and reopened once if the token drops it.
+logged-in session per token, opened on first use and reopened once if the token drops it. That
+lock is what makes the provider safe to call from the worker threads async code uses
+(bank.crypto.provider_calls): two threads never use the shared session at once.
 
 Keys are created on first use, and PKCS#11 has no "create if absent": two processes starting on
 an empty token at the same moment can each create `bank-kek-1` or `bank-blind-index`. Duplicate
@@ -160,6 +162,9 @@ def _secret_keys(
 
 class Pkcs11KeyProvider:
     name = "pkcs11"
+    # Every call is a blocking C call into the module, a network round trip for a network HSM,
+    # and may wait on `_CALLS` behind another thread's: async callers make it in a worker thread.
+    blocking = True
 
     def __init__(self, module: Path, token_label: str, pin: SecretStr) -> None:
         self._module = module

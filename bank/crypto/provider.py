@@ -4,7 +4,9 @@ A KeyProvider holds keys the database never sees: versioned key-encryption keys 
 wrap residents' data keys, and the key under which blind indexes (card numbers, insurer member
 numbers) are computed. Two implementations: `LocalKeyProvider` (key files, the embedded default)
 and `Pkcs11KeyProvider` (an HSM through PKCS#11; SoftHSM2 in tests). The interface is small on
-purpose, so that a Vault Transit provider can follow.
+purpose, so that a Vault Transit provider can follow. Its methods are synchronous; async code
+calls them through `ProviderCalls` (bank.crypto.provider_calls), which keeps blocking ones off
+the event loop.
 
 KEK versions are positive integers; the highest present is current. `new_kek_version()` makes
 the next one; `retire_kek_version(v)` destroys an old one once nothing is wrapped under it.
@@ -33,6 +35,9 @@ class WrappedKey:
 
 class KeyProvider(Protocol):
     name: str
+    # True when a call may wait on a device or the network (an HSM): async code then makes its
+    # calls in worker threads (bank.crypto.provider_calls), never on the event loop.
+    blocking: bool
 
     def current_kek_version(self) -> int:
         """The version new data keys are wrapped under (creating version 1 on first use)."""

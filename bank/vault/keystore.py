@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bank.crypto.provider import KeyProvider, WrappedKey
+from bank.crypto.provider_calls import ProviderCalls
 from bank.db.base import Base
 
 KEYSTORE_SCHEMA = "keystore"
@@ -97,7 +99,8 @@ class SealingKey:
 
 class KeyStore:
     def __init__(self, provider: KeyProvider, *, max_seals: int = MAX_SEALS_PER_KEY) -> None:
-        self._provider = provider
+        # Every provider call goes through here: off the event loop when the provider blocks.
+        self._provider = ProviderCalls(provider)
         self._max_seals = max_seals
 
     async def for_sealing(
@@ -125,11 +128,17 @@ class KeyStore:
         ).all()
         if not rows:
             raise KeyErased("The resident has no data key.")
-        return {row.version: AESGCM(self._unwrap(resident_id, *row)) for row in rows}
+        # One provider round for every version (one thread hop for an HSM).
+        unwrapped = await self._provider.unwrap_all([_wrapped(resident_id, *row) for row in rows])
+        return {row.version: AESGCM(key) for row, key in zip(rows, unwrapped, strict=True)}
 
-    def blind_index(self, purpose: str, value: str) -> bytes:
+    async def blind_index(self, purpose: str, value: str) -> bytes:
         """HMAC of a secret identifier (card or member number) under the provider's own key."""
-        return self._provider.blind_index(purpose, value.encode())
+        return (await self.blind_indexes(purpose, [value]))[0]
+
+    async def blind_indexes(self, purpose: str, values: Sequence[str]) -> list[bytes]:
+        """`blind_index` of each value, in order, in one provider round."""
+        return await self._provider.blind_indexes(purpose, [value.encode() for value in values])
 
     async def destroy(self, session: AsyncSession, resident_id: uuid.UUID) -> int:
         """Crypto-shredding: delete every version of the resident's key."""
@@ -142,7 +151,7 @@ class KeyStore:
         """The resident's very first key in one statement; None if any version exists already
         (then `_new_key` decides, under the resident's key lock)."""
         key = secrets.token_bytes(32)
-        wrapped = self._provider.wrap(key, aad=data_key_aad(resident_id, 1))
+        wrapped = await self._provider.wrap(key, aad=data_key_aad(resident_id, 1))
         inserted = await session.scalar(
             _FIRST_KEY,
             {
@@ -185,7 +194,7 @@ class KeyStore:
             )
         version = max((row.version for row in versions), default=0) + 1
         key = secrets.token_bytes(32)
-        wrapped = self._provider.wrap(key, aad=data_key_aad(resident_id, version))
+        wrapped = await self._provider.wrap(key, aad=data_key_aad(resident_id, version))
         await session.execute(
             insert(DataKey).values(
                 resident_id=resident_id,
@@ -205,10 +214,18 @@ class KeyStore:
         row = (await session.execute(_RESERVE, reservation)).one_or_none()
         if row is None:
             return None
-        return SealingKey(row.version, AESGCM(self._unwrap(resident_id, *row)))
+        return SealingKey(row.version, AESGCM(await self._unwrap(resident_id, *row)))
 
-    def _unwrap(self, resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int) -> bytes:
+    async def _unwrap(
+        self, resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int
+    ) -> bytes:
         # A KeyProviderError here is an operational fault (a KEK missing), not an erasure.
-        return self._provider.unwrap(
-            WrappedKey(kek_version=kek_version, blob=blob), aad=data_key_aad(resident_id, version)
-        )
+        wrapped = _wrapped(resident_id, version, blob, kek_version)
+        return (await self._provider.unwrap_all([wrapped]))[0]
+
+
+def _wrapped(
+    resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int
+) -> tuple[WrappedKey, bytes]:
+    """A stored data key as the provider unwraps it: the wrapped key and its associated data."""
+    return WrappedKey(kek_version=kek_version, blob=blob), data_key_aad(resident_id, version)

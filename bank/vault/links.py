@@ -119,14 +119,15 @@ class Links:
         self._session = session
         self._keys = keys
 
-    def blind_index(self, kind: LinkKind, key: str) -> bytes:
-        return self._keys.blind_index(kind.value, key)
+    async def blind_index(self, kind: LinkKind, key: str) -> bytes:
+        return await self._keys.blind_index(kind.value, key)
 
     async def add(self, resident_id: uuid.UUID, kind: LinkKind, key: str) -> LinkView:
         """Link a normalised number (normalise_card_number / member_key) to the resident."""
         link_id = uuid.uuid4()
         sealing = await self._keys.for_sealing(self._session, resident_id, 1)
         shown = _Shown(label=_masked(kind, key))
+        index = await self.blind_index(kind, key)
         row = (
             await self._session.execute(
                 insert(Link)
@@ -134,7 +135,7 @@ class Links:
                     resident_id=resident_id,
                     id=link_id,
                     kind=kind.value,
-                    blind_index=self.blind_index(kind, key),
+                    blind_index=index,
                     sealed=seal(sealing, _ENCODER.encode(shown), _aad(resident_id, link_id)),
                 )
                 .on_conflict_do_nothing(index_elements=["kind", "blind_index"])
@@ -143,9 +144,7 @@ class Links:
         ).one_or_none()
         if row is None:
             owner = await self._session.scalar(
-                select(Link.resident_id).where(
-                    Link.kind == kind.value, Link.blind_index == self.blind_index(kind, key)
-                )
+                select(Link.resident_id).where(Link.kind == kind.value, Link.blind_index == index)
             )
             if owner == resident_id:
                 raise LinkTaken("You have already linked this number.")
@@ -182,7 +181,10 @@ class Links:
 
     async def residents_of(self, kind: LinkKind, keys: Iterable[str]) -> dict[str, uuid.UUID]:
         """The resident linked to each number, for the numbers that are linked at all."""
-        indexes = {self.blind_index(kind, key): key for key in set(keys)}
+        numbers = sorted(set(keys))
+        # One provider round for the whole set (a feed batch): one thread hop for an HSM.
+        computed = await self._keys.blind_indexes(kind.value, numbers)
+        indexes = dict(zip(computed, numbers, strict=True))
         if not indexes:
             return {}
         rows = await self._session.execute(

@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.crypto.provider import KeyProvider, KeyProviderError, WrappedKey
+from bank.crypto.provider_calls import ProviderCalls
 from bank.logs import get_logger
 from bank.vault.keystore import DataKey, data_key_aad
 
@@ -103,25 +104,24 @@ async def _rotate(
     batch_size: int,
     after_batch: Callable[[int], None] | None,
 ) -> KekRotation:
-    current = provider.current_kek_version()
+    calls = ProviderCalls(provider)  # an HSM's calls run in worker threads, not on the loop
+    current = await calls.current_kek_version()
     async with AsyncSession(engine) as session:
         highest = await session.scalar(select(func.max(DataKey.kek_version)))
     if highest is not None and highest > current:
         # A key store restored without its newest KEK: a new version would reuse that number.
         raise KeyProviderError(f"data keys use KEK version {highest}, which the provider lacks")
-    older = [version for version in provider.kek_versions() if version < current]
+    older = [version for version in await calls.kek_versions() if version < current]
     resumed = bool(older) or await _count_below(engine, current) > 0
     if resumed:
         log.info("vault.kek_rotation.resumed", kek_version=current, older_versions=len(older))
     else:
-        current = provider.new_kek_version()
+        current = await calls.new_kek_version()
         log.info("vault.kek_rotation.started", kek_version=current)
     rewrapped = 0
     while True:
-        rewrapped += await _rewrap_below(
-            engine, provider, current, batch_size, after_batch, rewrapped
-        )
-        retired = await _retire_older(engine, provider, current)
+        rewrapped += await _rewrap_below(engine, calls, current, batch_size, after_batch, rewrapped)
+        retired = await _retire_older(engine, calls, current)
         if retired is not None:
             break
         log.info("vault.kek_rotation.new_keys_under_old_version")  # go round once more
@@ -148,7 +148,7 @@ async def _count_below_in(session: AsyncSession, version: int) -> int:
 
 async def _rewrap_below(
     engine: AsyncEngine,
-    provider: KeyProvider,
+    calls: ProviderCalls,
     target: int,
     batch_size: int,
     after_batch: Callable[[int], None] | None,
@@ -156,7 +156,7 @@ async def _rewrap_below(
 ) -> int:
     done = 0
     while True:
-        count = await _rewrap_batch(engine, provider, target, batch_size)
+        count = await _rewrap_batch(engine, calls, target, batch_size)
         if count:
             done += count
             log.info("vault.kek_rotation.batch", rewrapped=count, total=done_before + done)
@@ -169,7 +169,7 @@ async def _rewrap_below(
 
 
 async def _rewrap_batch(
-    engine: AsyncEngine, provider: KeyProvider, target: int, batch_size: int
+    engine: AsyncEngine, calls: ProviderCalls, target: int, batch_size: int
 ) -> int:
     async with AsyncSession(engine) as session, session.begin():
         rows = (
@@ -185,12 +185,15 @@ async def _rewrap_batch(
         ).all()
         if not rows:
             return 0
-        changes = [
-            _rewrapped(
-                provider, target, row.resident_id, row.version, row.wrapped_key, row.kek_version
-            )
-            for row in rows
-        ]
+        # The whole batch in one provider round: one thread hop for an HSM.
+        changes = await calls.run(
+            lambda provider: [
+                _rewrapped(
+                    provider, target, row.resident_id, row.version, row.wrapped_key, row.kek_version
+                )
+                for row in rows
+            ]
+        )
         await session.execute(update(DataKey), changes)  # by primary key, one statement
         return len(rows)
 
@@ -217,7 +220,7 @@ def _rewrapped(
 
 
 async def _retire_older(
-    engine: AsyncEngine, provider: KeyProvider, target: int
+    engine: AsyncEngine, calls: ProviderCalls, target: int
 ) -> tuple[int, ...] | None:
     """Retire every version below `target` if no data key uses one (None if some still do)."""
     for attempt in range(1, _LOCK_ATTEMPTS + 1):
@@ -229,9 +232,9 @@ async def _retire_older(
                 await session.execute(text("LOCK TABLE keystore.data_keys IN SHARE MODE"))
                 if await _count_below_in(session, target) > 0:
                     return None
-                older = tuple(version for version in provider.kek_versions() if version < target)
+                older = tuple(version for version in await calls.kek_versions() if version < target)
                 for version in older:
-                    provider.retire_kek_version(version)
+                    await calls.retire_kek_version(version)
                     log.info("vault.kek_rotation.retired", kek_version=version)
                 return older
         except DBAPIError as exc:

@@ -171,6 +171,6 @@ async def test_the_key_store_seals_and_opens_with_keys_wrapped_in_the_hsm(
     provider.close()
     reopened = KeyStore(softhsm.provider())
     assert open_sealed(await reopened.for_opening(db_session, resident), sealed, aad) == b"8123"
-    assert reopened.blind_index("transit.card", "JE80") == keystore.blind_index(
+    assert await reopened.blind_index("transit.card", "JE80") == await keystore.blind_index(
         "transit.card", "JE80"
     )

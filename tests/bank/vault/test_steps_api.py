@@ -1050,7 +1050,7 @@ async def test_logs_carry_no_step_values_devices_passwords_or_keys(
     (row,) = await step_rows(connection, resident.id)
     (key,) = await key_rows(connection, resident.id)
     keystore: KeyStore = app.state.keystore
-    raw_key = keystore._unwrap(resident.id, key.version, key.wrapped_key, key.kek_version)
+    raw_key = await keystore._unwrap(resident.id, key.version, key.wrapped_key, key.kek_version)
     await client.post(ERASURE, json={"password": "wrong password here"}, headers=headers)
     await client.post(ERASURE, json={"password": resident.password}, headers=headers)
     output = capsys.readouterr().out

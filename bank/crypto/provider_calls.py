@@ -1,0 +1,86 @@
+"""Key provider calls from async code: off the event loop, in a bounded pool, when they block."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+
+from bank.crypto.provider import KeyProvider, WrappedKey
+
+T = TypeVar("T")
+
+# A PKCS#11 module is called one caller at a time anyway (pkcs11_provider's process-wide lock),
+# so more threads would only queue on that lock; a few keep a slow HSM from taking anyio's
+# default pool (shared with every `sync_to_thread` handler) while still overlapping a network
+# provider's round trips.
+PROVIDER_THREADS = 4
+
+# A limiter belongs to one event loop; the CLI runs a loop per command, tests a loop per session.
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def provider_limiter() -> CapacityLimiter:
+    """The running loop's limiter every blocking key provider call goes through."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = CapacityLimiter(PROVIDER_THREADS)
+    return limiter
+
+
+class ProviderCalls:
+    """A KeyProvider's operations as coroutines: a provider that says it blocks (`blocking`,
+    the HSM) runs in a worker thread, one that does not (local key files: microseconds of AES
+    in process) runs inline, where a thread hop would cost more than the call."""
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self.provider = provider
+
+    def __repr__(self) -> str:
+        return f"ProviderCalls({self.provider!r})"
+
+    async def run(self, operation: Callable[[KeyProvider], T]) -> T:
+        """`operation(provider)` off the loop if the provider blocks: several calls in one
+        `operation` (a batch of unwraps) take one thread hop."""
+        if not self.provider.blocking:
+            return operation(self.provider)
+        return await anyio.to_thread.run_sync(operation, self.provider, limiter=provider_limiter())
+
+    async def wrap(self, data_key: bytes, *, aad: bytes) -> WrappedKey:
+        return await self.run(lambda provider: provider.wrap(data_key, aad=aad))
+
+    async def unwrap_all(self, wrapped: Sequence[tuple[WrappedKey, bytes]]) -> list[bytes]:
+        """Unwrap each (wrapped key, associated data) pair, in order."""
+        return await self.run(
+            lambda provider: [provider.unwrap(key, aad=aad) for key, aad in wrapped]
+        )
+
+    async def unwrap(self, wrapped: WrappedKey, *, aad: bytes) -> bytes:
+        return (await self.unwrap_all([(wrapped, aad)]))[0]
+
+    async def blind_indexes(self, purpose: str, values: Sequence[bytes]) -> list[bytes]:
+        return await self.run(
+            lambda provider: [provider.blind_index(purpose, value) for value in values]
+        )
+
+    async def blind_index(self, purpose: str, value: bytes) -> bytes:
+        return (await self.blind_indexes(purpose, [value]))[0]
+
+    async def current_kek_version(self) -> int:
+        return await self.run(lambda provider: provider.current_kek_version())
+
+    async def kek_versions(self) -> list[int]:
+        return await self.run(lambda provider: provider.kek_versions())
+
+    async def new_kek_version(self) -> int:
+        return await self.run(lambda provider: provider.new_kek_version())
+
+    async def retire_kek_version(self, version: int) -> None:
+        await self.run(lambda provider: provider.retire_kek_version(version))
