@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "bank.workers",
                 "bank.health",
                 "bank.package",
+                "bank.threads",
             }
         ),
     ),

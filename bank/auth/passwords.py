@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import os
 import unicodedata
-import weakref
 from functools import cache, partial
 from importlib.resources import files
 
-import anyio.to_thread
 from anyio import CapacityLimiter
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from bank.errors import DomainError, ProblemType
+from bank.threads import ThreadBound
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -82,49 +80,32 @@ def dummy_verify(password: str = "") -> bool:
 # -- off the event loop -------------------------------------------------------------------------
 # One argon2id hash is ~0.1 s of CPU and 64 MiB: on the event loop it would stall every other
 # request of the process. Requests hash in worker threads (argon2 releases the GIL), at most
-# `hashing_threads()` at once, which also bounds the memory a burst of sign-ins can take.
+# `BANK_PASSWORD_HASH_THREADS` at once, which also bounds the memory a burst of sign-ins can take.
 
-_threads = os.cpu_count() or 1
-# A limiter belongs to one event loop; the CLI runs a loop per command, tests a loop per session.
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
+_HASHING = ThreadBound(os.cpu_count() or 1)
 
 
 def configure_hashing(threads: int | None) -> None:
     """Set how many hashes may run at once (BANK_PASSWORD_HASH_THREADS; None: one per core)."""
-    global _threads
-    _threads = threads or os.cpu_count() or 1
-    for limiter in _limiters.values():
-        limiter.total_tokens = _threads
+    _HASHING.resize(threads or os.cpu_count() or 1)
 
 
 def hashing_limiter() -> CapacityLimiter:
     """The running loop's limiter every password hash and verification goes through."""
-    loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = CapacityLimiter(_threads)
-    return limiter
+    return _HASHING.limiter()
 
 
 async def hash_password_async(password: str) -> str:
-    return await anyio.to_thread.run_sync(
-        partial(hash_password, password), limiter=hashing_limiter()
-    )
+    return await _HASHING.run(partial(hash_password, password))
 
 
 async def verify_password_async(stored_hash: str, password: str) -> bool:
     """`verify_password` in the bounded thread pool (sign-in: this is what a request waits on)."""
-    return await anyio.to_thread.run_sync(
-        partial(verify_password, stored_hash, password), limiter=hashing_limiter()
-    )
+    return await _HASHING.run(partial(verify_password, stored_hash, password))
 
 
 async def dummy_verify_async(password: str = "") -> bool:
-    return await anyio.to_thread.run_sync(
-        partial(dummy_verify, password), limiter=hashing_limiter()
-    )
+    return await _HASHING.run(partial(dummy_verify, password))
 
 
 @cache

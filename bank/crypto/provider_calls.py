@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
-import anyio.to_thread
 from anyio import CapacityLimiter
 
 from bank.crypto.provider import KeyProvider, WrappedKey
+from bank.threads import ThreadBound
 
 T = TypeVar("T")
 
@@ -20,19 +19,12 @@ T = TypeVar("T")
 # provider's round trips.
 PROVIDER_THREADS = 4
 
-# A limiter belongs to one event loop; the CLI runs a loop per command, tests a loop per session.
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
+_PROVIDER = ThreadBound(PROVIDER_THREADS)
 
 
 def provider_limiter() -> CapacityLimiter:
     """The running loop's limiter every blocking key provider call goes through."""
-    loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = CapacityLimiter(PROVIDER_THREADS)
-    return limiter
+    return _PROVIDER.limiter()
 
 
 class ProviderCalls:
@@ -51,7 +43,7 @@ class ProviderCalls:
         `operation` (a batch of unwraps) take one thread hop."""
         if not self.provider.blocking:
             return operation(self.provider)
-        return await anyio.to_thread.run_sync(operation, self.provider, limiter=provider_limiter())
+        return await _PROVIDER.run(partial(operation, self.provider))
 
     async def wrap(self, data_key: bytes, *, aad: bytes) -> WrappedKey:
         return await self.run(lambda provider: provider.wrap(data_key, aad=aad))
