@@ -22,12 +22,13 @@ from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.identity.accounts import Accounts
 from bank.identity.throttle import Throttles
+from bank.vault.deps import READER, Reader
 from bank.vault.erasure import erase_resident
 from bank.vault.outcome_views import RefusalView, outcome_counts, refusal_views
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.representations import steps as represent_steps
 from bank.vault.rules.steps import PLATFORMS
-from bank.vault.steps import MAX_BATCH, ingest_step_days, read_step_days
+from bank.vault.steps import MAX_BATCH, STEPS, ingest_step_days
 
 
 class StepDayBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -128,6 +129,7 @@ async def erase_me(
 class StepsController(Controller):
     path = "/v1/me/steps"
     tags = ("records",)
+    dependencies = READER
 
     @post(
         "/",
@@ -176,8 +178,7 @@ class StepsController(Controller):
     async def list_days(
         self,
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        reader: Reader,
         start: Annotated[date, QueryParameter(name="from")],
         end: Annotated[date, QueryParameter(name="to")],
         limit: Annotated[int, QueryParameter(ge=1, le=400)] = 100,
@@ -185,10 +186,9 @@ class StepsController(Controller):
     ) -> StepPage:
         check_range(start, end)
         after = decode_cursor(cursor, PLATFORMS.__contains__) if cursor else None
-        rows = await read_step_days(
-            db_session, state.keystore, uuid.UUID(principal.subject),
-            start=start, end=end, after=after, limit=limit + 1,
-        )  # fmt: skip
+        rows = await reader.page(
+            STEPS, uuid.UUID(principal.subject), start, end, after=after, limit=limit + 1
+        )
         page, cursor_after = split_page(rows, limit, lambda row: (row.day, row.source))
         return StepPage(
             items=[
@@ -217,15 +217,11 @@ class StepsController(Controller):
     async def summary(
         self,
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        reader: Reader,
         month: Annotated[str, QueryParameter(description="The month, as 2026-11.")],
     ) -> MonthSummary:
         start, end = month_range(month)
-        rows = await read_step_days(
-            db_session, state.keystore, uuid.UUID(principal.subject),
-            start=start, end=end, limit=31 * 8,
-        )  # fmt: skip
+        rows = await reader.everything(STEPS, uuid.UUID(principal.subject), start, end)
         totals = represent_steps.daily_total(rows)
         # The rows are one month's, so there is one mean at most (none for an empty month).
         means = represent_steps.monthly_mean(rows)

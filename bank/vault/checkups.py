@@ -7,30 +7,24 @@ resident has linked that membership; values are validated and converted to the s
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import date
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.vault.keystore import KeyStore
+from bank.vault.kinds import Opened, RecordKind, Table
 from bank.vault.links import INSURER_NUMBER, InvalidLink, LinkKind, Links, member_key
-from bank.vault.models import Record
 from bank.vault.records import (
     Incoming,
     ItemResult,
-    StoredRecord,
-    read_records,
     store_records,
     superseded,
 )
 from bank.vault.rules import Refusal
 from bank.vault.rules.checkups import CheckupIn, normalise, validate_checkup
 
-KIND = "checkup"
-SCHEMA_VERSION = 1
 MAX_BATCH = 100
 
 
@@ -54,6 +48,15 @@ class CheckupPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(CheckupPayload)
+
+
+def _opened(natural_key: str, day: date, revision: int, plaintext: bytes) -> Opened[CheckupPayload]:
+    return Opened(natural_key, day, revision, _DECODER.decode(plaintext))
+
+
+CHECKUPS = RecordKind[Opened[CheckupPayload]](
+    code="checkup", schema_version=1, table=Table.RECORDS, opened=_opened
+)
 
 
 def natural_key(institution_code: str, exam_id: str) -> str:
@@ -140,44 +143,9 @@ async def ingest_checkups(
             )
         )
     outcomes = await store_records(
-        session, keys, kind=KIND, schema_version=SCHEMA_VERSION, source_client=client_id,
+        session, keys, kind=CHECKUPS.code, schema_version=CHECKUPS.schema_version,
+        source_client=client_id,
         items=valid,
     )  # fmt: skip
     results |= outcomes
     return [results[index] for index in range(len(checkups))]
-
-
-async def read_checkups(
-    session: AsyncSession,
-    keys: KeyStore,
-    resident_id: uuid.UUID,
-    *,
-    start: date,
-    end: date,
-    after: tuple[date, str] | None = None,
-    limit: int = 100,
-) -> list[tuple[StoredRecord, CheckupPayload]]:
-    records = await read_records(
-        session, keys, resident_id, kind=KIND, schema_version=SCHEMA_VERSION,
-        start=start, end=end, after=after, limit=limit,
-    )  # fmt: skip
-    return [(record, _DECODER.decode(record.payload)) for record in records]
-
-
-async def latest_checkup(
-    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
-) -> CheckupPayload | None:
-    latest = (
-        await session.execute(
-            select(Record.day, Record.natural_key)
-            .where(Record.resident_id == resident_id, Record.kind == KIND)
-            .order_by(Record.day.desc(), Record.natural_key.desc())
-            .limit(1)
-        )
-    ).first()
-    if latest is None:
-        return None
-    same_day = await read_checkups(
-        session, keys, resident_id, start=latest.day, end=latest.day, limit=1000
-    )
-    return next(exam for record, exam in same_day if record.natural_key == latest.natural_key)

@@ -14,8 +14,8 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -23,28 +23,30 @@ from procrastinate import Blueprint, JobContext
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.sealing import Binding, open_sealed, seal
 from bank.identity.models import Account
 from bank.logs import get_logger
 from bank.package import Package, export_all
-from bank.vault import checkups, transit
+from bank.vault import transit
+from bank.vault.checkups import CHECKUPS
 from bank.vault.keystore import KeyStore
 from bank.vault.links import Links
 from bank.vault.models import Export
+from bank.vault.reader import ALL_DAYS, VaultReader
 from bank.vault.resources import resources_of
-from bank.vault.sealing import open_sealed, record_aad, seal
-from bank.vault.steps import StoredStepDay, read_step_days
+from bank.vault.steps import STEPS
+from bank.vault.transit import TAPS
 
 log = get_logger("bank.vault")
 
 EXPORT_LIFETIME = timedelta(days=1)
-_EVER = (date(1900, 1, 1), date(9999, 12, 31))
-_PAGE = 1000
 
 vault_tasks = Blueprint()
 
 
-def _aad(resident_id: uuid.UUID, export_id: uuid.UUID) -> bytes:
-    return record_aad(resident_id, "export", str(export_id), 1)
+def _binding(resident_id: uuid.UUID) -> Binding:
+    # An export is built once (revision 1) and never changed after.
+    return Binding(resident_id, "export", 1)
 
 
 async def request_export(session: AsyncSession, resident_id: uuid.UUID) -> Export:
@@ -56,21 +58,6 @@ async def request_export(session: AsyncSession, resident_id: uuid.UUID) -> Expor
     session.add(export)
     await session.flush()
     return export
-
-
-async def _all_steps(
-    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
-) -> AsyncIterator[StoredStepDay]:
-    after = None
-    while True:
-        page = await read_step_days(
-            session, keys, resident_id, start=_EVER[0], end=_EVER[1], after=after, limit=_PAGE
-        )
-        for row in page:
-            yield row
-        if len(page) < _PAGE:
-            return
-        after = (page[-1].day, page[-1].source)
 
 
 def _csv(header: list[str], rows: Iterable[list[Any]]) -> str:
@@ -105,13 +92,10 @@ async def export_records(
     """The vault's export hook: the README, the account, links and every record."""
     account = await session.get(Account, resident_id)
     assert account is not None  # the export's own row cascades from the account
-    steps = [row async for row in _all_steps(session, keys, resident_id)]
-    taps = await transit.read_taps(
-        session, keys, resident_id, start=_EVER[0], end=_EVER[1], limit=1_000_000
-    )
-    exams = await checkups.read_checkups(
-        session, keys, resident_id, start=_EVER[0], end=_EVER[1], limit=10_000
-    )
+    reader = VaultReader(session, keys)
+    steps = await reader.everything(STEPS, resident_id, *ALL_DAYS)
+    taps = [record.payload for record in await reader.everything(TAPS, resident_id, *ALL_DAYS)]
+    exams = [record.payload for record in await reader.everything(CHECKUPS, resident_id, *ALL_DAYS)]
     links = await Links(session, keys).list(resident_id)
     to_builtins: Callable[[Any], Any] = msgspec.to_builtins
     files = {
@@ -169,12 +153,12 @@ async def export_records(
                 for row in steps
             ),
         ),
-        "transit_taps.json": _json([to_builtins(tap) for _, tap in taps]),
+        "transit_taps.json": _json([to_builtins(tap) for tap in taps]),
         "transit_taps.csv": _csv(
             list(transit.TapPayload.__struct_fields__),
-            ([to_builtins(getattr(tap, f)) for f in tap.__struct_fields__] for _, tap in taps),
+            ([to_builtins(getattr(tap, f)) for f in tap.__struct_fields__] for tap in taps),
         ),
-        "checkups.json": _json([to_builtins(exam) for _, exam in exams]),
+        "checkups.json": _json([to_builtins(exam) for exam in exams]),
         "checkups.csv": _csv(
             [
                 "institution_code",
@@ -197,7 +181,7 @@ async def export_records(
                     item.jlac10,
                     item.loinc,
                 ]
-                for _, exam in exams
+                for exam in exams
                 for item in exam.items
             ),
         ),
@@ -233,7 +217,7 @@ async def build_export(
         return  # erased, expired and purged, or already built by an earlier attempt
     archive = await build_zip(session, keys, resident_id, packages)
     key = await keys.for_sealing(session, resident_id, 1)
-    export.sealed_zip = seal(key, archive, _aad(resident_id, export_id))
+    export.sealed_zip = seal(key, _binding(resident_id), str(export_id), 1, archive)
     export.size_bytes = len(archive)
     export.status = "ready"
     export.ready_at = datetime.now(UTC)
@@ -244,7 +228,8 @@ async def build_export(
 async def open_export(session: AsyncSession, keys: KeyStore, export: Export) -> bytes:
     assert export.sealed_zip is not None
     opened = await keys.for_opening(session, export.resident_id)
-    return open_sealed(opened, export.sealed_zip, _aad(export.resident_id, export.id))
+    binding = _binding(export.resident_id)
+    return open_sealed(opened, binding, str(export.id), 1, export.sealed_zip)
 
 
 @vault_tasks.task(name="build_export", queue="exports", pass_context=True, retry=5)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,18 +24,22 @@ from sqlalchemy import (
     DateTime,
     Integer,
     LargeBinary,
+    Uuid,
+    any_,
     bindparam,
+    cast,
     delete,
     func,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bank.crypto.provider import KeyProvider, WrappedKey
 from bank.crypto.provider_calls import ProviderCalls
+from bank.crypto.sealing import OpeningKeys, SealingKey
 from bank.db.base import Base
 
 KEYSTORE_SCHEMA = "keystore"
@@ -78,6 +81,10 @@ _RESERVE = (
     .execution_options(synchronize_session=False)
 )
 
+_KEYS_OF = select(
+    DataKey.resident_id, DataKey.version, DataKey.wrapped_key, DataKey.kek_version
+).where(DataKey.resident_id == any_(cast(bindparam("residents"), ARRAY(Uuid()))))
+
 
 class KeyErased(Exception):
     """The resident's data key is gone (erasure): their records can never be opened again."""
@@ -86,15 +93,6 @@ class KeyErased(Exception):
 def data_key_aad(resident_id: uuid.UUID, version: int) -> bytes:
     """What a wrapped data key is bound to: its resident and its version."""
     return f"data-key:{resident_id}:{version}".encode()
-
-
-@dataclass(frozen=True)
-class SealingKey:
-    version: int
-    aead: AESGCM
-
-    def __repr__(self) -> str:
-        return f"SealingKey(version={self.version}, ***)"
 
 
 class KeyStore:
@@ -117,20 +115,25 @@ class KeyStore:
             return first
         return await self._new_key(session, resident_id, count)
 
-    async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> dict[int, AESGCM]:
+    async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> OpeningKeys:
         """Every version of the resident's key, unwrapped (KeyErased if there are none)."""
-        rows = (
-            await session.execute(
-                select(DataKey.version, DataKey.wrapped_key, DataKey.kek_version).where(
-                    DataKey.resident_id == resident_id
-                )
-            )
-        ).all()
-        if not rows:
+        opened = await self.for_opening_many(session, [resident_id])
+        if resident_id not in opened:
             raise KeyErased("The resident has no data key.")
-        # One provider round for every version (one thread hop for an HSM).
-        unwrapped = await self._provider.unwrap_all([_wrapped(resident_id, *row) for row in rows])
-        return {row.version: AESGCM(key) for row, key in zip(rows, unwrapped, strict=True)}
+        return opened[resident_id]
+
+    async def for_opening_many(
+        self, session: AsyncSession, residents: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, OpeningKeys]:
+        """Every version of each resident's key, unwrapped, in one query and one provider round
+        (one thread hop for an HSM); a resident without keys (erased, or never sealed) is
+        absent."""
+        rows = (await session.execute(_KEYS_OF, {"residents": list(residents)})).all()
+        unwrapped = await self._provider.unwrap_all([_wrapped(*row) for row in rows])
+        opened: dict[uuid.UUID, dict[int, AESGCM]] = {}
+        for row, key in zip(rows, unwrapped, strict=True):
+            opened.setdefault(row.resident_id, {})[row.version] = AESGCM(key)
+        return dict(opened)
 
     async def blind_index(self, purpose: str, value: str) -> bytes:
         """HMAC of a secret identifier (card or member number) under the provider's own key."""

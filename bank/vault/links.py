@@ -21,10 +21,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.sealing import Binding, open_sealed, seal
 from bank.errors import DomainError, ProblemType
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import Link
-from bank.vault.sealing import open_sealed, record_aad, seal
 
 
 class LinkKind(StrEnum):
@@ -103,8 +103,9 @@ _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(_Shown)
 
 
-def _aad(resident_id: uuid.UUID, link_id: uuid.UUID) -> bytes:
-    return record_aad(resident_id, "link", str(link_id), 1)
+def _binding(resident_id: uuid.UUID) -> Binding:
+    # A link is never revised: it is removed and added again (revision 1 always).
+    return Binding(resident_id, "link", 1)
 
 
 def _masked(kind: LinkKind, key: str) -> str:
@@ -136,7 +137,9 @@ class Links:
                     id=link_id,
                     kind=kind.value,
                     blind_index=index,
-                    sealed=seal(sealing, _ENCODER.encode(shown), _aad(resident_id, link_id)),
+                    sealed=seal(
+                        sealing, _binding(resident_id), str(link_id), 1, _ENCODER.encode(shown)
+                    ),
                 )
                 .on_conflict_do_nothing(index_elements=["kind", "blind_index"])
                 .returning(Link.created_at)
@@ -162,11 +165,12 @@ class Links:
             opened = await self._keys.for_opening(self._session, resident_id)
         except KeyErased:
             return []
+        binding = _binding(resident_id)
         return [
             LinkView(
                 row.id,
                 LinkKind(row.kind),
-                _DECODER.decode(open_sealed(opened, row.sealed, _aad(resident_id, row.id))).label,
+                _DECODER.decode(open_sealed(opened, binding, str(row.id), 1, row.sealed)).label,
                 row.created_at,
             )
             for row in rows

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
     Date,
     Integer,
@@ -35,14 +34,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.sealing import Binding, open_sealed, seal_many
 from bank.db import locks as db_locks
 from bank.db.bulk import Unnest
 from bank.db.locks import resident_lock_statement
 from bank.errors import DomainError, ProblemType
-from bank.vault.keystore import DataKey, KeyErased, KeyStore
+from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import Record
 from bank.vault.rules import Refusal
-from bank.vault.sealing import open_sealed, record_aad, record_aads, seal_many
 
 Outcome = Literal["stored", "replaced", "unchanged", "refused"]
 OUTCOMES: tuple[Outcome, ...] = ("stored", "replaced", "unchanged", "refused")
@@ -64,14 +63,6 @@ class Incoming:
     natural_key: str
     day: date
     payload: bytes
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    natural_key: str
-    day: date
-    payload: bytes
-    revision: int
 
 
 # The kernel's resident lock, reading in the same round trip whether the resident has a data key.
@@ -145,10 +136,6 @@ def superseded(keys: Sequence[object]) -> set[int]:
     return {index for index, key in enumerate(keys) if last[key] != index}
 
 
-def _aad(resident_id: uuid.UUID, kind: str, natural_key: str, schema_version: int) -> bytes:
-    return record_aad(resident_id, kind, natural_key, schema_version)
-
-
 async def store_records(
     session: AsyncSession,
     keys: KeyStore,
@@ -190,7 +177,8 @@ async def _store_for(
         row.natural_key: row
         for row in await session.execute(_EXISTING, {**where, "natural_keys": natural_keys})
     }
-    opened: dict[int, AESGCM] = await keys.for_opening(session, resident_id) if existing else {}
+    opened = await keys.for_opening(session, resident_id) if existing else {}
+    binding = Binding(resident_id, kind, schema_version)
     outcomes: dict[int, Outcome] = {}
     inserts: list[Incoming] = []
     updates: list[tuple[Incoming, int]] = []
@@ -200,8 +188,7 @@ async def _store_for(
             outcomes[item.index] = "stored"
             inserts.append(item)
             continue
-        aad = _aad(resident_id, kind, item.natural_key, schema_version)
-        if open_sealed(opened, row.sealed, aad) == item.payload:
+        if open_sealed(opened, binding, item.natural_key, row.revision, row.sealed) == item.payload:
             outcomes[item.index] = "unchanged"
             continue
         outcomes[item.index] = "replaced"
@@ -212,23 +199,23 @@ async def _store_for(
         session, resident_id, len(inserts) + len(updates), has_key=lock.has_data_key
     )
 
-    def sealed(batch: Sequence[Incoming]) -> list[bytes]:
-        aads = record_aads(resident_id, kind, [item.natural_key for item in batch], schema_version)
-        return seal_many(key, [item.payload for item in batch], aads)
+    def sealed(batch: Sequence[tuple[Incoming, int]]) -> list[bytes]:
+        values = [(item.natural_key, revision, item.payload) for item, revision in batch]
+        return seal_many(key, binding, values)
 
     where["pushed_by"] = source_client
     if inserts:
         rows = _NEW_ROWS.params(
             natural_key=[item.natural_key for item in inserts],
             day=[item.day for item in inserts],
-            sealed=sealed(inserts),
+            sealed=sealed([(item, 1) for item in inserts]),
         )
         await session.execute(_INSERT, {**where, **rows})
     if updates:
         rows = _CHANGED_ROWS.params(
             natural_key=[item.natural_key for item, _ in updates],
             day=[item.day for item, _ in updates],
-            sealed=sealed([item for item, _ in updates]),
+            sealed=sealed(updates),
             revision=[revision for _, revision in updates],
         )
         await session.execute(_UPDATE, {**where, **rows})
@@ -237,51 +224,3 @@ async def _store_for(
 
 def _results(outcomes: dict[int, Outcome]) -> dict[int, ItemResult]:
     return {index: ItemResult(index, outcome) for index, outcome in outcomes.items()}
-
-
-async def read_records(
-    session: AsyncSession,
-    keys: KeyStore,
-    resident_id: uuid.UUID,
-    *,
-    kind: str,
-    schema_version: int,
-    start: date,
-    end: date,
-    after: tuple[date, str] | None = None,
-    limit: int = 100,
-) -> list[StoredRecord]:
-    """The resident's own records of one kind in [start, end], by (day, natural key), paged."""
-    query = (
-        select(Record.natural_key, Record.day, Record.sealed, Record.revision)
-        .where(
-            Record.resident_id == resident_id,
-            Record.kind == kind,
-            Record.day >= start,
-            Record.day <= end,
-        )
-        .order_by(Record.day, Record.natural_key)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(
-            (Record.day > after[0]) | ((Record.day == after[0]) & (Record.natural_key > after[1]))
-        )
-    rows = (await session.execute(query)).all()
-    if not rows:
-        return []
-    try:
-        opened = await keys.for_opening(session, resident_id)
-    except KeyErased:
-        return []
-    return [
-        StoredRecord(
-            natural_key=row.natural_key,
-            day=row.day,
-            payload=open_sealed(
-                opened, row.sealed, _aad(resident_id, kind, row.natural_key, schema_version)
-            ),
-            revision=row.revision,
-        )
-        for row in rows
-    ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -22,16 +22,18 @@ from bank.auth.principals import PrincipalType
 from bank.errors import DomainError, ProblemType
 from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
-from bank.vault import checkups, transit
+from bank.vault.checkups import CHECKUPS, CheckupPayload
+from bank.vault.deps import READER, Reader
+from bank.vault.kinds import Opened
 from bank.vault.links import InvalidLink, LinkKind, Links, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
-from bank.vault.records import StoredRecord
 from bank.vault.representations import checkups as represent_checkups
 from bank.vault.representations import transit as represent_transit
+from bank.vault.transit import TAPS
 
 
-def _position(row: tuple[StoredRecord, object]) -> tuple[date, str]:
-    return row[0].day, row[0].natural_key
+def _position(record: Opened[Any]) -> tuple[date, str]:
+    return record.day, record.natural_key
 
 
 class LinkBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -151,6 +153,7 @@ class RideMonth(msgspec.Struct):
 
 
 class TransitController(Controller):
+    dependencies = READER
     path = "/v1/me/transit"
     tags = ("records",)
     guards = [requires(PrincipalType.RESIDENT, "records:read")]  # noqa: RUF012
@@ -165,21 +168,20 @@ class TransitController(Controller):
     async def taps(
         self,
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        reader: Reader,
         start: Annotated[date, QueryParameter(name="from")],
         end: Annotated[date, QueryParameter(name="to")],
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
         cursor: Annotated[str | None, QueryParameter()] = None,
     ) -> TapPage:
         check_range(start, end)
-        rows = await transit.read_taps(
-            db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end,
+        rows = await reader.page(
+            TAPS, uuid.UUID(principal.subject), start, end,
             after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
         )  # fmt: skip
         page, cursor_after = split_page(rows, limit, _position)
         return TapPage(
-            items=[TapView(**msgspec.structs.asdict(tap)) for _, tap in page],
+            items=[TapView(**msgspec.structs.asdict(tap.payload)) for tap in page],
             next_cursor=cursor_after,
         )
 
@@ -193,13 +195,12 @@ class TransitController(Controller):
         self,
         principal: CurrentPrincipal,
         state: State,
-        db_session: DbSession,
+        reader: Reader,
         month: Annotated[str, QueryParameter(description="YYYY-MM")],
     ) -> RideMonth:
         start, end = month_range(month)
-        taps = await transit.taps_between(
-            db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end
-        )
+        records = await reader.everything(TAPS, uuid.UUID(principal.subject), start, end)
+        taps = [record.payload for record in records]
         rides = represent_transit.rides(taps)
         # Taps of the month's days: their rides begin in that month (one count), unless the zone
         # changed since they were stored; the answer is about the taps read, so it adds them up.
@@ -258,7 +259,7 @@ class LatestCheckup(msgspec.Struct):
     items: list[JudgedItem]
 
 
-def _checkup_view(exam: checkups.CheckupPayload) -> CheckupView:
+def _checkup_view(exam: CheckupPayload) -> CheckupView:
     return CheckupView(
         institution_code=exam.institution_code, exam_id=exam.exam_id, exam_date=exam.exam_date,
         sex=exam.sex, fasting=exam.fasting,
@@ -267,6 +268,7 @@ def _checkup_view(exam: checkups.CheckupPayload) -> CheckupView:
 
 
 class CheckupsController(Controller):
+    dependencies = READER
     path = "/v1/me/checkups"
     tags = ("records",)
     guards = [requires(PrincipalType.RESIDENT, "records:read")]  # noqa: RUF012
@@ -281,21 +283,20 @@ class CheckupsController(Controller):
     async def list_checkups(
         self,
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        reader: Reader,
         start: Annotated[date, QueryParameter(name="from")],
         end: Annotated[date, QueryParameter(name="to")],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, QueryParameter()] = None,
     ) -> CheckupPage:
         check_range(start, end)
-        rows = await checkups.read_checkups(
-            db_session, state.keystore, uuid.UUID(principal.subject), start=start, end=end,
+        rows = await reader.page(
+            CHECKUPS, uuid.UUID(principal.subject), start, end,
             after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
         )  # fmt: skip
         page, cursor_after = split_page(rows, limit, _position)
         return CheckupPage(
-            items=[_checkup_view(exam) for _, exam in page],
+            items=[_checkup_view(exam.payload) for exam in page],
             next_cursor=cursor_after,
         )
 
@@ -306,16 +307,12 @@ class CheckupsController(Controller):
         "referral values",
         responses=problem_responses(401, 403, 404),
     )
-    async def latest(
-        self, principal: CurrentPrincipal, state: State, db_session: DbSession
-    ) -> LatestCheckup:
-        exam = await checkups.latest_checkup(
-            db_session, state.keystore, uuid.UUID(principal.subject)
-        )
-        if exam is None:
+    async def latest(self, principal: CurrentPrincipal, reader: Reader) -> LatestCheckup:
+        latest = await reader.latest(CHECKUPS, uuid.UUID(principal.subject))
+        if latest is None:
             raise NoCheckup("You have no checkup results yet.")
-        (values,) = represent_checkups.values([exam])
-        (judged,) = represent_checkups.judgement_flags([exam])
+        (values,) = represent_checkups.values([latest.payload])
+        (judged,) = represent_checkups.judgement_flags([latest.payload])
         names = {item.item: item for item in reference.checkup_items()}
         return LatestCheckup(
             exam_date=values.exam_date,

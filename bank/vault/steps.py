@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import msgspec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
     Date,
     Integer,
@@ -26,21 +25,19 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.sealing import Binding, open_sealed, seal_many
 from bank.db.bulk import Unnest
-from bank.vault.keystore import KeyErased, KeyStore
+from bank.vault.keystore import KeyStore
+from bank.vault.kinds import RecordKind, Table
 from bank.vault.models import StepDay, StepDayRevision
 from bank.vault.records import ItemResult, ResidentGone, lock_resident, superseded
 from bank.vault.rules import Refusal
 from bank.vault.rules.steps import PushedStepDay, validate_step_day
-from bank.vault.sealing import open_sealed, record_aad, record_aads, seal_many
 
-KIND = "steps"
-SCHEMA_VERSION = 1
 MAX_BATCH = 400
 
 
@@ -53,8 +50,10 @@ class StepPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     device_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredStepDay:
+    """An opened day of steps (bank.vault.reader)."""
+
     day: date
     source: str
     payload: StepPayload
@@ -70,6 +69,15 @@ class _Plan:
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(StepPayload)
+
+
+def _opened(source: str, day: date, revision: int, plaintext: bytes) -> StoredStepDay:
+    return StoredStepDay(day, source, _DECODER.decode(plaintext), revision)
+
+
+STEPS = RecordKind[StoredStepDay](
+    code="steps", schema_version=1, table=Table.STEP_DAYS, opened=_opened
+)
 
 # The statements of a push, built once (bank.db.bulk): parameters `resident` and the arrays.
 _WANTED = Unnest("wanted", day=Date(), source=Text())
@@ -101,12 +109,8 @@ _UPDATE = (
 )
 
 
-def _natural_key(day: date, source: str) -> str:
-    return f"{day.isoformat()}|{source}"
-
-
-def _aad(resident_id: uuid.UUID, day: date, source: str) -> bytes:
-    return record_aad(resident_id, KIND, _natural_key(day, source), SCHEMA_VERSION)
+def _binding(resident_id: uuid.UUID) -> Binding:
+    return Binding(resident_id, STEPS.code, STEPS.schema_version)
 
 
 def _payload(item: PushedStepDay) -> StepPayload:
@@ -157,8 +161,9 @@ async def _plan(
 ) -> _Plan:
     wanted = _WANTED.params(day=[day for day, _ in valid], source=[source for _, source in valid])
     existing = (await session.execute(_EXISTING, {"resident": resident_id, **wanted})).all()
-    opened: dict[int, AESGCM] = await keys.for_opening(session, resident_id) if existing else {}
+    opened = await keys.for_opening(session, resident_id) if existing else {}
     plan = _Plan()
+    binding = _binding(resident_id)
     found = {(row.day, row.source): row for row in existing}
     for natural_key, (index, payload) in valid.items():
         row = found.get(natural_key)
@@ -166,8 +171,9 @@ async def _plan(
             results[index] = ItemResult(index, "stored")
             plan.inserts.append(natural_key)
             continue
-        aad = _aad(resident_id, row.day, row.source)
-        if _DECODER.decode(open_sealed(opened, row.sealed, aad)) == payload:
+        natural_key_text = STEPS.natural_key(row.day, row.source)
+        stored = open_sealed(opened, binding, natural_key_text, row.revision, row.sealed)
+        if _DECODER.decode(stored) == payload:
             results[index] = ItemResult(index, "unchanged")
             continue
         results[index] = ItemResult(index, "replaced")
@@ -192,17 +198,20 @@ async def _write(
     if count == 0:
         return
     key = await keys.for_sealing(session, resident_id, count, has_key=has_key)
+    binding = _binding(resident_id)
 
-    def sealed(natural_keys: Sequence[tuple[date, str]]) -> list[bytes]:
-        plaintexts = [_ENCODER.encode(valid[natural_key][1]) for natural_key in natural_keys]
-        keys_text = [_natural_key(day, source) for day, source in natural_keys]
-        return seal_many(key, plaintexts, record_aads(resident_id, KIND, keys_text, SCHEMA_VERSION))
+    def sealed(rows: Sequence[tuple[date, str, int]]) -> list[bytes]:
+        values = [
+            (STEPS.natural_key(day, source), revision, _ENCODER.encode(valid[(day, source)][1]))
+            for day, source, revision in rows
+        ]
+        return seal_many(key, binding, values)
 
     if plan.inserts:
         rows = _NEW_ROWS.params(
             day=[day for day, _ in plan.inserts],
             source=[source for _, source in plan.inserts],
-            sealed=sealed(plan.inserts),
+            sealed=sealed([(day, source, 1) for day, source in plan.inserts]),
         )
         await session.execute(_INSERT, {"resident": resident_id, **rows})
     if plan.revisions:
@@ -211,46 +220,7 @@ async def _write(
         rows = _CHANGED_ROWS.params(
             day=[day for day, _, _ in plan.updates],
             source=[source for _, source, _ in plan.updates],
-            sealed=sealed([(day, source) for day, source, _ in plan.updates]),
+            sealed=sealed(plan.updates),
             revision=[revision for _, _, revision in plan.updates],
         )
         await session.execute(_UPDATE, {"resident": resident_id, **rows})
-
-
-async def read_step_days(
-    session: AsyncSession,
-    keys: KeyStore,
-    resident_id: uuid.UUID,
-    *,
-    start: date,
-    end: date,
-    after: tuple[date, str] | None = None,
-    limit: int = 100,
-) -> list[StoredStepDay]:
-    """The resident's own days in [start, end], ordered by (day, source), keyset-paged."""
-    query = (
-        select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision)
-        .where(StepDay.resident_id == resident_id, StepDay.day >= start, StepDay.day <= end)
-        .order_by(StepDay.day, StepDay.source)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(tuple_(StepDay.day, StepDay.source) > tuple_(*after))
-    rows = (await session.execute(query)).all()
-    if not rows:
-        return []
-    try:
-        opened = await keys.for_opening(session, resident_id)
-    except KeyErased:
-        return []
-    return [
-        StoredStepDay(
-            day=row.day,
-            source=row.source,
-            payload=_DECODER.decode(
-                open_sealed(opened, row.sealed, _aad(resident_id, row.day, row.source))
-            ),
-            revision=row.revision,
-        )
-        for row in rows
-    ]

@@ -8,7 +8,6 @@ number is what the blind index exists to keep out of the database.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -17,20 +16,17 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.vault.keystore import KeyStore
+from bank.vault.kinds import Opened, RecordKind, Table
 from bank.vault.links import InvalidLink, LinkKind, Links, normalise_card_number
 from bank.vault.records import (
     Incoming,
     ItemResult,
-    StoredRecord,
-    read_records,
     store_records,
     superseded,
 )
 from bank.vault.rules import Refusal
 from bank.vault.rules.transit import TapIn, validate_tap
 
-KIND = "transit_tap"
-SCHEMA_VERSION = 1
 MAX_BATCH = 1000
 
 
@@ -48,6 +44,15 @@ class TapPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(TapPayload)
+
+
+def _opened(natural_key: str, day: date, revision: int, plaintext: bytes) -> Opened[TapPayload]:
+    return Opened(natural_key, day, revision, _DECODER.decode(plaintext))
+
+
+TAPS = RecordKind[Opened[TapPayload]](
+    code="transit_tap", schema_version=1, table=Table.RECORDS, opened=_opened
+)
 
 
 def natural_key(operator: str, tap_id: str) -> str:
@@ -124,46 +129,9 @@ async def ingest_taps(
             )
         )
     outcomes = await store_records(
-        session, keys, kind=KIND, schema_version=SCHEMA_VERSION, source_client=client_id,
+        session, keys, kind=TAPS.code, schema_version=TAPS.schema_version,
+        source_client=client_id,
         items=valid,
     )  # fmt: skip
     results |= outcomes
     return [results[index] for index in range(len(taps))]
-
-
-def decode(record: StoredRecord) -> TapPayload:
-    return _DECODER.decode(record.payload)
-
-
-async def read_taps(
-    session: AsyncSession,
-    keys: KeyStore,
-    resident_id: uuid.UUID,
-    *,
-    start: date,
-    end: date,
-    after: tuple[date, str] | None = None,
-    limit: int = 100,
-) -> list[tuple[StoredRecord, TapPayload]]:
-    records = await read_records(
-        session, keys, resident_id, kind=KIND, schema_version=SCHEMA_VERSION,
-        start=start, end=end, after=after, limit=limit,
-    )  # fmt: skip
-    return [(record, decode(record)) for record in records]
-
-
-async def taps_between(
-    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, *, start: date, end: date
-) -> list[TapPayload]:
-    """All the resident's taps of the days [start, end], read a thousand at a time (rides are
-    paired over all of them: bank.vault.representations.transit)."""
-    taps: list[TapPayload] = []
-    after: tuple[date, str] | None = None
-    while True:
-        page = await read_taps(
-            session, keys, resident_id, start=start, end=end, after=after, limit=1000
-        )
-        taps.extend(tap for _, tap in page)
-        if len(page) < 1000:
-            return taps
-        after = (page[-1][0].day, page[-1][0].natural_key)

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.pkcs11_provider import BLIND_INDEX_LABEL, Pkcs11KeyProvider, kek_label
 from bank.crypto.provider import KeyProviderError
+from bank.crypto.sealing import Binding, open_sealed, seal
 from bank.vault.keystore import DataKey, KeyStore
-from bank.vault.sealing import open_sealed, record_aad, seal
 from tests.bank.crypto.softhsm import SoftHsm
 
 AAD = b"data-key:6f1c8a52-0000-4000-8000-000000000001:1"
@@ -161,8 +161,9 @@ async def test_the_key_store_seals_and_opens_with_keys_wrapped_in_the_hsm(
     provider = softhsm.provider()
     keystore = KeyStore(provider)
     resident = uuid.uuid4()
-    aad = record_aad(resident, "steps", "2026-11-01|healthkit", 1)
-    sealed = seal(await keystore.for_sealing(db_session, resident, 1), b"8123", aad)
+    binding, natural_key = Binding(resident, "steps", 1), "2026-11-01|healthkit"
+    key = await keystore.for_sealing(db_session, resident, 1)
+    sealed = seal(key, binding, natural_key, 1, b"8123")
     row = await db_session.scalar(select(DataKey).where(DataKey.resident_id == resident))
     assert row is not None
     assert row.kek_version == 1
@@ -170,7 +171,8 @@ async def test_the_key_store_seals_and_opens_with_keys_wrapped_in_the_hsm(
     # A new provider, as in another process: the key comes back from the token only.
     provider.close()
     reopened = KeyStore(softhsm.provider())
-    assert open_sealed(await reopened.for_opening(db_session, resident), sealed, aad) == b"8123"
+    opening = await reopened.for_opening(db_session, resident)
+    assert open_sealed(opening, binding, natural_key, 1, sealed) == b"8123"
     assert await reopened.blind_index("transit.card", "JE80") == await keystore.blind_index(
         "transit.card", "JE80"
     )

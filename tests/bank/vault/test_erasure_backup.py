@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from bank.app import PACKAGES
 from bank.crypto.local_provider import LocalKeyProvider
+from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed
 from bank.identity.models import Account
 from bank.vault.erasure import erase_resident
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import ErasureReceipt, StepDay
 from bank.vault.rules.steps import StepDayIn
-from bank.vault.sealing import RecordDoesNotOpen, open_sealed
-from bank.vault.steps import _aad, ingest_step_days
+from bank.vault.steps import STEPS, ingest_step_days
 
 # The client tools ship in the pgserver wheel, so the test needs nothing installed; they are
 # newer than or as new as any server we run against (pg_dump reads older servers).
@@ -126,7 +126,7 @@ async def test_a_restored_records_dump_does_not_reopen_an_erased_residents_recor
             rows = {
                 resident: (
                     await connection.execute(
-                        select(StepDay.day, StepDay.source, StepDay.sealed).where(
+                        select(StepDay.day, StepDay.source, StepDay.revision, StepDay.sealed).where(
                             StepDay.resident_id == resident
                         )
                     )
@@ -141,14 +141,23 @@ async def test_a_restored_records_dump_does_not_reopen_an_erased_residents_recor
                 await keys.for_opening(live, erased.id)
             kept_keys = await keys.for_opening(live, kept.id)
         opened = sorted(
-            open_sealed(kept_keys, row.sealed, _aad(kept.id, row.day, row.source))
+            open_sealed(
+                kept_keys,
+                Binding(kept.id, "steps", 1),
+                STEPS.natural_key(row.day, row.source),
+                row.revision,
+                row.sealed,
+            )
             for row in rows[kept.id]
         )
         assert len(opened) == 5
         assert all(b'"steps":90' in plain for plain in opened)
         for row in rows[erased.id]:  # not even under another resident's key
             with pytest.raises(RecordDoesNotOpen):
-                open_sealed(kept_keys, row.sealed, _aad(erased.id, row.day, row.source))
+                open_sealed(
+                    kept_keys, Binding(erased.id, "steps", 1),
+                    STEPS.natural_key(row.day, row.source), row.revision, row.sealed,
+                )  # fmt: skip
     finally:
         async with AsyncSession(engine) as session, session.begin():
             await session.execute(delete(Account).where(Account.id.in_([erased.id, kept.id])))

@@ -320,9 +320,9 @@ def test_every_representation_is_deterministic_and_order_blind(
     random: Random,
 ) -> None:
     for kind, records in (
-        (vault_steps.KIND, days),
-        (vault_transit.KIND, tapped),
-        (vault_checkups.KIND, exams),
+        (vault_steps.STEPS.code, days),
+        (vault_transit.TAPS.code, tapped),
+        (vault_checkups.CHECKUPS.code, exams),
     ):
         once = _apply_all(kind, records)
         shuffled = list(records)
@@ -342,7 +342,7 @@ def test_codes_are_stable_names_of_the_three_record_kinds() -> None:
         "checkups.values", "checkups.judgement_flags",
     ]  # fmt: skip
     assert {r.kind for r in REPRESENTATIONS.values()} == {
-        vault_steps.KIND, vault_transit.KIND, vault_checkups.KIND
+        vault_steps.STEPS.code, vault_transit.TAPS.code, vault_checkups.CHECKUPS.code
     }  # fmt: skip
     for code, representation in REPRESENTATIONS.items():
         assert representation.code == code

@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from bank.cli import main as cli
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import KeyProvider, KeyProviderError
+from bank.crypto.sealing import Binding, open_sealed, seal
 from bank.db.migrate import upgrade
 from bank.identity.models import Account
 from bank.settings import Settings
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import StepDay
 from bank.vault.rotation import KekRotation, RotationInProgress, rotate_kek
-from bank.vault.sealing import open_sealed, record_aad, seal
 from tests.bank.crypto import softhsm as softhsm_fixtures
 
 pytestmark = pytest.mark.committing
@@ -88,8 +88,12 @@ class Sealed:
     plaintext: bytes
 
     @property
-    def aad(self) -> bytes:
-        return record_aad(self.resident, "steps", f"{self.day.isoformat()}|healthkit", 1)
+    def binding(self) -> Binding:
+        return Binding(self.resident, "steps", 1)
+
+    @property
+    def natural_key(self) -> str:
+        return f"{self.day.isoformat()}|healthkit"
 
 
 async def _residents_with_records(
@@ -115,7 +119,7 @@ async def _residents_with_records(
                 session.add(
                     StepDay(
                         resident_id=resident, day=item.day, source="healthkit",
-                        sealed=seal(key, item.plaintext, item.aad),
+                        sealed=seal(key, item.binding, item.natural_key, 1, item.plaintext),
                     )
                 )  # fmt: skip
                 made.append(item)
@@ -141,7 +145,8 @@ async def _all_open(engine: AsyncEngine, provider: KeyProvider, sealed: list[Sea
     async with AsyncSession(engine) as session:
         for item in sealed:
             opened = await keystore.for_opening(session, item.resident)
-            assert open_sealed(opened, records[item.resident, item.day], item.aad) == item.plaintext
+            record = records[item.resident, item.day]
+            assert open_sealed(opened, item.binding, item.natural_key, 1, record) == item.plaintext
 
 
 async def test_rotation_rewraps_every_data_key_and_touches_no_record(
@@ -252,8 +257,8 @@ async def test_a_key_wrapped_under_the_old_version_meanwhile_is_rewrapped_before
     async with AsyncSession(vault) as request:
         await request.begin()
         key = await KeyStore(keys.provider).for_sealing(request, late, 1)  # under version 1
-        aad = record_aad(late, "steps", "2026-11-09|healthkit", 1)
-        late_record = seal(key, b"4321", aad)
+        binding, natural_key = Binding(late, "steps", 1), "2026-11-09|healthkit"
+        late_record = seal(key, binding, natural_key, 1, b"4321")
         rotation = asyncio.create_task(rotate_kek(vault, keys.provider, batch_size=2))
         await _until_waiting_on_data_keys(vault)
         await request.commit()
@@ -263,7 +268,7 @@ async def test_a_key_wrapped_under_the_old_version_meanwhile_is_rewrapped_before
     assert (await _data_keys(vault))[late, 1][1] == 2
     async with AsyncSession(vault) as session:
         opened = await KeyStore(keys.reopen()).for_opening(session, late)
-    assert open_sealed(opened, late_record, aad) == b"4321"
+    assert open_sealed(opened, binding, natural_key, 1, late_record) == b"4321"
     await _all_open(vault, keys.reopen(), sealed)
 
 

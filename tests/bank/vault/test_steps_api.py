@@ -31,14 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 import bank.vault.steps as vault_steps
 from bank.auth.models import TokenFamily
 from bank.auth.principals import PrincipalType
+from bank.crypto.sealing import Binding, open_sealed
 from bank.identity.models import Account, OutboxEmail
 from bank.identity.outbox import enqueue_mail
 from bank.settings import Settings
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt, StepDay, StepDayRevision
 from bank.vault.rules.steps import MAX_STEPS_PER_DAY, PLATFORMS
-from bank.vault.sealing import open_sealed
-from bank.vault.steps import MAX_BATCH, _aad
+from bank.vault.steps import MAX_BATCH
 from tests.bank.test_problems import assert_problem
 from tests.bank.vault.conftest import Clients, Resident, Residents, unique_marker
 
@@ -153,12 +153,19 @@ async def key_rows(connection: AsyncConnection, resident_id: Any) -> list[Any]:
 
 
 async def opened(
-    session: AsyncSession, keys: KeyStore, resident_id: Any, day: date, source: str, sealed: bytes
+    session: AsyncSession,
+    keys: KeyStore,
+    resident_id: Any,
+    day: date,
+    source: str,
+    revision: int,
+    sealed: bytes,
 ) -> dict[str, Any]:
     """A sealed steps payload opened the way the service opens it."""
     plain = open_sealed(
-        await keys.for_opening(session, resident_id), sealed, _aad(resident_id, day, source)
-    )
+        await keys.for_opening(session, resident_id), Binding(resident_id, "steps", 1),
+        vault_steps.STEPS.natural_key(day, source), revision, sealed,
+    )  # fmt: skip
     payload: dict[str, Any] = msgspec.json.decode(plain)
     return payload
 
@@ -289,7 +296,7 @@ async def test_a_retried_batch_is_unchanged_and_a_changed_value_keeps_a_revision
     assert (revision.day, revision.source, revision.revision) == (first, "healthkit", 1)
     assert revision.sealed == old.sealed
     keys: KeyStore = app.state.keystore
-    assert await opened(db_session, keys, resident.id, first, "healthkit", revision.sealed) == {
+    assert await opened(db_session, keys, resident.id, first, "healthkit", 1, revision.sealed) == {
         "steps": 6000,
         "hourly": None,
         "method": "automatic",
@@ -1096,7 +1103,10 @@ async def _open_all(
     engine: AsyncEngine, keys: KeyStore, resident_id: Any, rows: list[Any]
 ) -> list[dict[str, Any]]:
     async with AsyncSession(engine) as session:
-        return [await opened(session, keys, resident_id, r.day, r.source, r.sealed) for r in rows]
+        return [
+            await opened(session, keys, resident_id, r.day, r.source, r.revision, r.sealed)
+            for r in rows
+        ]
 
 
 @pytest.mark.committing

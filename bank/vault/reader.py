@@ -1,0 +1,171 @@
+"""The one read path of personal data: sealed rows in, typed opened records out.
+
+Every reader of a resident's records goes through here: the resident API, exports, and next the
+partner releases (one resident at a time, `VaultReader`) and the nightly points award and the
+open-data publisher (every resident, `BatchReader`). Neither decides what may be released: they
+open what they are asked for, and the consent service decides what is asked.
+
+A batch reads residents a batch at a time in id order: one query for the batch's keys, one
+provider round to unwrap them, one query per kind for their rows. Each resident's keys are
+unwrapped once per run, and only one batch's keys and records are held at a time, so memory
+does not grow with the number of residents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bank.crypto.sealing import Binding, OpeningKeys, open_sealed
+from bank.vault.keystore import KeyErased, KeyStore
+from bank.vault.kinds import RecordKind
+from bank.vault.repository import FIRST, RecordRows, SealedRow
+
+R = TypeVar("R")
+
+ALL_DAYS = (date(1900, 1, 1), date(9999, 12, 31))
+_WHOLE_PAGE = 1000  # `everything` reads this many rows per query
+_NO_RESIDENT = uuid.UUID(int=0)
+
+
+def _opened(
+    kind: RecordKind[R], keys: OpeningKeys, binding: Binding, rows: Sequence[SealedRow]
+) -> list[R]:
+    natural_key, opened = kind.natural_key, kind.opened
+    records: list[R] = []
+    for row in rows:
+        key = natural_key(row.day, row.row_key)
+        plaintext = open_sealed(keys, binding, key, row.revision, row.sealed)
+        records.append(opened(row.row_key, row.day, row.revision, plaintext))
+    return records
+
+
+class VaultReader:
+    """One resident's records, through the session it is given."""
+
+    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+        self._session = session
+        self._rows = RecordRows(session)
+        self._keys = keys
+
+    async def page(
+        self,
+        kind: RecordKind[R],
+        resident_id: uuid.UUID,
+        start: date,
+        end: date,
+        *,
+        after: tuple[date, str] | None = None,
+        limit: int = 100,
+    ) -> list[R]:
+        """The resident's records of the kind in [start, end] after the cursor `after`
+        ((day, row key) of the last record of the page before), by (day, row key)."""
+        rows = await self._rows.page(
+            kind, resident_id, start, end, after=after or FIRST, limit=limit
+        )
+        return await self._open(kind, resident_id, rows)
+
+    async def everything(
+        self, kind: RecordKind[R], resident_id: uuid.UUID, start: date, end: date
+    ) -> list[R]:
+        """All the resident's records of the kind in [start, end] (a month's rides, an export),
+        read a thousand rows per query and the key unwrapped once."""
+        rows: list[SealedRow] = []
+        after = FIRST
+        while True:
+            page = await self._rows.page(
+                kind, resident_id, start, end, after=after, limit=_WHOLE_PAGE
+            )
+            rows += page
+            if len(page) < _WHOLE_PAGE:
+                return await self._open(kind, resident_id, rows)
+            after = (page[-1].day, page[-1].row_key)
+
+    async def latest(self, kind: RecordKind[R], resident_id: uuid.UUID) -> R | None:
+        """The resident's record of the kind with the latest (day, row key), if any."""
+        row = await self._rows.latest(kind, resident_id)
+        records = await self._open(kind, resident_id, [row] if row else [])
+        return records[0] if records else None
+
+    async def _open(
+        self, kind: RecordKind[R], resident_id: uuid.UUID, rows: Sequence[SealedRow]
+    ) -> list[R]:
+        if not rows:
+            return []
+        try:
+            keys = await self._keys.for_opening(self._session, resident_id)
+        except KeyErased:
+            return []  # erased while this read was under way: nothing of theirs is readable
+        return _opened(kind, keys, Binding(resident_id, kind.code, kind.schema_version), rows)
+
+
+@dataclass(frozen=True)
+class ResidentRecords:
+    """One resident's opened records of the kinds a batch read asked for."""
+
+    resident_id: uuid.UUID
+    _by_kind: dict[str, list[Any]] = field(repr=False)
+
+    def of(self, kind: RecordKind[R]) -> list[R]:
+        """The resident's records of `kind` (which the batch read must have named)."""
+        return self._by_kind[kind.code]
+
+
+class BatchReader:
+    """Every resident's records of some kinds in a date range, a batch of residents at a time."""
+
+    def __init__(self, session: AsyncSession, keys: KeyStore, *, batch_size: int = 500) -> None:
+        self._session = session
+        self._rows = RecordRows(session)
+        self._keys = keys
+        self._batch_size = batch_size
+
+    async def residents(
+        self, kinds: Sequence[RecordKind[Any]], start: date, end: date
+    ) -> AsyncIterator[ResidentRecords]:
+        """Each resident with a data key, in id order, with their records of `kinds` in
+        [start, end] (empty lists where they have none)."""
+        after = _NO_RESIDENT
+        while batch := await self._rows.residents_after(after, self._batch_size):
+            async for records in self.of(batch, kinds, start, end):
+                yield records
+            after = batch[-1]
+
+    async def of(
+        self,
+        residents: Sequence[uuid.UUID],
+        kinds: Sequence[RecordKind[Any]],
+        start: date,
+        end: date,
+    ) -> AsyncIterator[ResidentRecords]:
+        """These residents' records (one batch: a query per kind, one provider round), each
+        resident that has a data key in the order given."""
+        keys = await self._keys.for_opening_many(self._session, residents)
+        by_resident: dict[uuid.UUID, dict[str, list[SealedRow]]] = {
+            resident: {kind.code: [] for kind in kinds}
+            for resident in residents
+            if resident in keys
+        }
+        for kind in kinds:
+            for row in await self._rows.of_residents(kind, list(by_resident), start, end):
+                # A row of a resident erased between the two queries has no keys here.
+                if (rows := by_resident.get(row.resident_id)) is not None:
+                    rows[kind.code].append(row)
+        for resident, rows_by_kind in by_resident.items():
+            yield ResidentRecords(
+                resident,
+                {
+                    kind.code: _opened(
+                        kind,
+                        keys[resident],
+                        Binding(resident, kind.code, kind.schema_version),
+                        rows_by_kind[kind.code],
+                    )
+                    for kind in kinds
+                },
+            )
