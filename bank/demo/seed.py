@@ -36,8 +36,9 @@ from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets, normalise_email
 from bank.package import Package
 from bank.vault import checkups, transit
+from bank.vault.errors import LinkTaken
 from bank.vault.keystore import KeyStore
-from bank.vault.links import LinkKind, Links, LinkTaken, member_key, normalise_card_number
+from bank.vault.links import LinkKind, Links, member_key, normalise_card_number
 from bank.vault.records import ItemResult
 from bank.vault.rules.checkups import CheckupIn, CheckupItemIn
 from bank.vault.rules.steps import StepDayIn

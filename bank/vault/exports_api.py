@@ -12,30 +12,12 @@ from litestar.params import FromPath
 
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
-from bank.errors import DomainError, ProblemType
 from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.jobs import enqueue
+from bank.vault.errors import ExportNotFound, ExportNotReady
 from bank.vault.exports import build_export_job, find_export, open_export, request_export
 from bank.vault.models import Export
-
-
-class ExportNotFound(DomainError):
-    problem = ProblemType(
-        code="export-not-found",
-        status=404,
-        title="No such export",
-        description="You have no export with this id, or it expired (exports last a day).",
-    )
-
-
-class ExportNotReady(DomainError):
-    problem = ProblemType(
-        code="export-not-ready",
-        status=409,
-        title="Export not ready yet",
-        description="The export is still being built; ask for its status again shortly.",
-    )
 
 
 class ExportView(msgspec.Struct):

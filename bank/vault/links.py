@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal
-from bank.errors import DomainError, ProblemType
+from bank.vault.errors import InvalidLink, LinkNotFound, LinkTaken
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import Link
 
@@ -30,36 +30,6 @@ from bank.vault.models import Link
 class LinkKind(StrEnum):
     TRANSIT_CARD = "transit_card"
     INSURER_MEMBER = "insurer_member"
-
-
-class InvalidLink(DomainError):
-    problem = ProblemType(
-        code="invalid-link",
-        status=422,
-        title="The number cannot be linked",
-        description="The card or member number is malformed; the detail says what is expected.",
-    )
-
-
-class LinkTaken(DomainError):
-    problem = ProblemType(
-        code="link-taken",
-        status=409,
-        title="Already linked",
-        description=(
-            "This card or membership is already linked to an account. If it is yours, unlink it "
-            "there first, or contact the bank's desk."
-        ),
-    )
-
-
-class LinkNotFound(DomainError):
-    problem = ProblemType(
-        code="link-not-found",
-        status=404,
-        title="No such link",
-        description="You have no linked card or membership with this id.",
-    )
 
 
 _CARD = re.compile(r"^[0-9]{16,17}$")

@@ -10,19 +10,10 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import TypeVar
 
-from bank.errors import DomainError, ProblemType
+from bank.vault.errors import InvalidQuery
 
 MAX_RANGE = timedelta(days=3 * 366)
 T = TypeVar("T")
-
-
-class InvalidQuery(DomainError):
-    problem = ProblemType(
-        code="invalid-query",
-        status=400,
-        title="Invalid query",
-        description="A query parameter is malformed or out of range; the detail says which.",
-    )
 
 
 def check_range(start: date, end: date) -> None:

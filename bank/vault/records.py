@@ -38,7 +38,6 @@ from bank.crypto.sealing import Binding, open_sealed, seal_many
 from bank.db import locks as db_locks
 from bank.db.bulk import Unnest
 from bank.db.locks import resident_lock_statement
-from bank.errors import DomainError, ProblemType
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import Record
 from bank.vault.rules import Refusal
@@ -104,15 +103,6 @@ _UPDATE = (
     )
     .execution_options(synchronize_session=False)
 )  # fmt: skip
-
-
-class ResidentGone(DomainError):
-    problem = ProblemType(
-        code="account-gone",
-        status=401,
-        title="The account no longer exists",
-        description="The account was erased while this request was under way; nothing was stored.",
-    )
 
 
 @dataclass(frozen=True)

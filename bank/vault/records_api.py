@@ -19,13 +19,13 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from bank import reference
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
-from bank.errors import DomainError, ProblemType
 from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.vault.checkups import CHECKUPS, CheckupPayload
 from bank.vault.deps import READER, Reader
+from bank.vault.errors import InvalidLink, NoCheckup
 from bank.vault.kinds import Opened
-from bank.vault.links import InvalidLink, LinkKind, Links, member_key, normalise_card_number
+from bank.vault.links import LinkKind, Links, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.representations import checkups as represent_checkups
 from bank.vault.representations import transit as represent_transit
@@ -327,12 +327,3 @@ class CheckupsController(Controller):
                 for item, flag in zip(values.items, judged.flags, strict=True)
             ],
         )  # fmt: skip
-
-
-class NoCheckup(DomainError):
-    problem = ProblemType(
-        code="no-checkup",
-        status=404,
-        title="No checkup yet",
-        description="No clinic or insurer has sent a checkup result for a membership you linked.",
-    )

@@ -31,10 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal_many
 from bank.db.bulk import Unnest
+from bank.vault.errors import ResidentGone
 from bank.vault.keystore import KeyStore
 from bank.vault.kinds import RecordKind, Table
 from bank.vault.models import StepDay, StepDayRevision
-from bank.vault.records import ItemResult, ResidentGone, lock_resident, superseded
+from bank.vault.records import ItemResult, lock_resident, superseded
 from bank.vault.rules import Refusal
 from bank.vault.rules.steps import PushedStepDay, validate_step_day
 

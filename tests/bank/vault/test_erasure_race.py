@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.identity.models import Account
+from bank.vault.errors import ResidentGone
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import StepDay
-from bank.vault.records import ResidentGone, ResidentLock, lock_resident
+from bank.vault.records import ResidentLock, lock_resident
 from bank.vault.rules.steps import StepDayIn
 from bank.vault.steps import ingest_step_days
 from tests.bank.test_problems import assert_problem

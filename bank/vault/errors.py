@@ -1,0 +1,80 @@
+"""The vault's domain errors, each with a stable problem code; nothing from Litestar."""
+
+from __future__ import annotations
+
+from bank.errors import DomainError, ProblemType
+
+
+class ResidentGone(DomainError):
+    problem = ProblemType(
+        code="account-gone",
+        status=401,
+        title="The account no longer exists",
+        description="The account was erased while this request was under way; nothing was stored.",
+    )
+
+
+class InvalidLink(DomainError):
+    problem = ProblemType(
+        code="invalid-link",
+        status=422,
+        title="The number cannot be linked",
+        description="The card or member number is malformed; the detail says what is expected.",
+    )
+
+
+class LinkTaken(DomainError):
+    problem = ProblemType(
+        code="link-taken",
+        status=409,
+        title="Already linked",
+        description=(
+            "This card or membership is already linked to an account. If it is yours, unlink it "
+            "there first, or contact the bank's desk."
+        ),
+    )
+
+
+class LinkNotFound(DomainError):
+    problem = ProblemType(
+        code="link-not-found",
+        status=404,
+        title="No such link",
+        description="You have no linked card or membership with this id.",
+    )
+
+
+class InvalidQuery(DomainError):
+    problem = ProblemType(
+        code="invalid-query",
+        status=400,
+        title="Invalid query",
+        description="A query parameter is malformed or out of range; the detail says which.",
+    )
+
+
+class ExportNotFound(DomainError):
+    problem = ProblemType(
+        code="export-not-found",
+        status=404,
+        title="No such export",
+        description="You have no export with this id, or it expired (exports last a day).",
+    )
+
+
+class ExportNotReady(DomainError):
+    problem = ProblemType(
+        code="export-not-ready",
+        status=409,
+        title="Export not ready yet",
+        description="The export is still being built; ask for its status again shortly.",
+    )
+
+
+class NoCheckup(DomainError):
+    problem = ProblemType(
+        code="no-checkup",
+        status=404,
+        title="No checkup yet",
+        description="No clinic or insurer has sent a checkup result for a membership you linked.",
+    )
