@@ -261,6 +261,13 @@ class ClientRegistry:
             raise ClientNotFound(f"No client {client_id!r}.")
         return client
 
+    async def feeds(self, client_id: str) -> list[str]:
+        """What a source client pushes for (operators, insurers); none for an unknown client."""
+        feeds = await self._session.scalar(
+            select(OAuthClient.feeds).where(OAuthClient.client_id == client_id)
+        )
+        return list(feeds or [])
+
     async def list(self) -> list[OAuthClient]:
         return list(
             await self._session.scalars(select(OAuthClient).order_by(OAuthClient.created_at))

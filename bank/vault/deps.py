@@ -1,20 +1,75 @@
-"""What the vault's controllers are handed (`Provide`): services built on the request's session."""
+"""What the vault's controllers are handed (`Provide`): services on the request's session.
+
+A controller names the services it uses in `dependencies` and receives them by parameter name
+(`reader: Reader`, `links: LinksService`, ...); none of them takes the session or the app state.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TypeAlias
+from zoneinfo import ZoneInfo
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from bank.http.transaction import DbSession
+from bank.identity.accounts import Accounts
+from bank.identity.throttle import Throttles
+from bank.vault.erasure import ResidentErasure
+from bank.vault.exports import Exports
+from bank.vault.links import Links
 from bank.vault.reader import VaultReader
+from bank.vault.sources import SourcePushes
+from bank.vault.steps import StepPushes
 
 
 async def provide_reader(db_session: DbSession, state: State) -> VaultReader:
     return VaultReader(db_session, state.keystore)
 
 
-READER = {"reader": Provide(provide_reader)}
-# Handlers declare `reader: Reader` to receive it (with `dependencies = READER`).
+async def provide_links(db_session: DbSession, state: State) -> Links:
+    return Links(db_session, state.keystore)
+
+
+async def provide_step_pushes(db_session: DbSession, state: State) -> StepPushes:
+    return StepPushes(db_session, state.keystore, today=state.settings.local_today)
+
+
+async def provide_source_pushes(db_session: DbSession, state: State) -> SourcePushes:
+    return SourcePushes(
+        db_session, state.keystore, zone=ZoneInfo(state.settings.local_timezone),
+        now=lambda: datetime.now(UTC), today=state.settings.local_today,
+    )  # fmt: skip
+
+
+async def provide_exports(db_session: DbSession, state: State) -> Exports:
+    return Exports(db_session, state.keystore)
+
+
+async def provide_erasure(db_session: DbSession, state: State) -> ResidentErasure:
+    accounts = Accounts(db_session, state.account_secrets, Throttles(state.database))
+    return ResidentErasure(db_session, state.keystore, accounts, state.packages)
+
+
+def provides(*names: str) -> dict[str, Provide]:
+    """The `dependencies` of a controller using these services."""
+    return {name: _PROVIDERS[name] for name in names}
+
+
+_PROVIDERS: dict[str, Provide] = {
+    "reader": Provide(provide_reader),
+    "links": Provide(provide_links),
+    "step_pushes": Provide(provide_step_pushes),
+    "source_pushes": Provide(provide_source_pushes),
+    "exports": Provide(provide_exports),
+    "erasure": Provide(provide_erasure),
+}
+
+# Handlers declare these to receive the services (Litestar resolves them by name).
 Reader: TypeAlias = NamedDependency[VaultReader]
+LinksService: TypeAlias = NamedDependency[Links]
+StepPushesService: TypeAlias = NamedDependency[StepPushes]
+SourcePushesService: TypeAlias = NamedDependency[SourcePushes]
+ExportsService: TypeAlias = NamedDependency[Exports]
+ErasureService: TypeAlias = NamedDependency[ResidentErasure]

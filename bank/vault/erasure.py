@@ -15,33 +15,22 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.identity.accounts import Accounts
 from bank.identity.models import Account
 from bank.logs import get_logger
 from bank.package import Package, erase_all
 from bank.vault.keystore import KeyStore
-from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay, StepDayRevision
+from bank.vault.models import ErasureReceipt
+from bank.vault.repository import ErasureRows
 
 log = get_logger("bank.vault")
-
-# Every record table, counted for the receipt (deleted by the account's cascade as well).
-_RECORD_TABLES = (StepDay, StepDayRevision, Record, Link, Export)
 
 
 async def erase_records(session: AsyncSession, resident_id: uuid.UUID) -> dict[str, int]:
     """The vault's erase hook: every record table's rows of the resident, counted."""
-    counts = {}
-    for table in _RECORD_TABLES:
-        counts[table.__tablename__] = int(
-            await session.scalar(
-                select(func.count()).select_from(table).where(table.resident_id == resident_id)
-            )
-            or 0
-        )
-        await session.execute(delete(table).where(table.resident_id == resident_id))
-    return counts
+    return await ErasureRows(session).delete_resident_rows(resident_id)
 
 
 async def erase_resident(
@@ -58,9 +47,7 @@ async def erase_resident(
         records_deleted=records,
         keys_destroyed=keys_destroyed,
     )
-    session.add(receipt)
-    await session.delete(account)
-    await session.flush()
+    await ErasureRows(session).add_receipt(receipt, account)
     log.info(
         "vault.resident_erased",
         receipt_id=str(receipt.id),
@@ -69,3 +56,29 @@ async def erase_resident(
         counts=counts,
     )
     return receipt
+
+
+class ResidentErasure:
+    """A resident erasing themselves, confirmed by their password."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        keys: KeyStore,
+        accounts: Accounts,
+        packages: Iterable[Package[Any]],
+    ) -> None:
+        self._session = session
+        self._keys = keys
+        self._accounts = accounts
+        self._packages = packages
+
+    async def erase(
+        self, resident_id: uuid.UUID, password: str, client_address: str
+    ) -> ErasureReceipt:
+        """Erase everything after checking the password again (a stolen access token alone must
+        not be able to erase a life's data); SignInFailed when it is wrong."""
+        account = await self._accounts.get(resident_id)
+        assert account is not None  # the guard admitted a token of a live session
+        await self._accounts.confirm_password(account, password, client_address)
+        return await erase_resident(self._session, self._keys, account, self._packages)

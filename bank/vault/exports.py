@@ -20,19 +20,20 @@ from typing import Any
 
 import msgspec
 from procrastinate import Blueprint, JobContext
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal
-from bank.identity.models import Account
+from bank.jobs import enqueue
 from bank.logs import get_logger
 from bank.package import Package, export_all
 from bank.vault import transit
 from bank.vault.checkups import CHECKUPS
+from bank.vault.errors import ExportNotFound, ExportNotReady
 from bank.vault.keystore import KeyStore
 from bank.vault.links import Links
 from bank.vault.models import Export
 from bank.vault.reader import ALL_DAYS, VaultReader
+from bank.vault.repository import ExportRows
 from bank.vault.resources import resources_of
 from bank.vault.steps import STEPS
 from bank.vault.transit import TAPS
@@ -47,17 +48,6 @@ vault_tasks = Blueprint()
 def _binding(resident_id: uuid.UUID) -> Binding:
     # An export is built once (revision 1) and never changed after.
     return Binding(resident_id, "export", 1)
-
-
-async def request_export(session: AsyncSession, resident_id: uuid.UUID) -> Export:
-    now = datetime.now(UTC)
-    export = Export(
-        resident_id=resident_id, id=uuid.uuid4(), status="pending", requested_at=now,
-        expires_at=now + EXPORT_LIFETIME,
-    )  # fmt: skip
-    session.add(export)
-    await session.flush()
-    return export
 
 
 def _csv(header: list[str], rows: Iterable[list[Any]]) -> str:
@@ -90,7 +80,7 @@ async def export_records(
     session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
 ) -> dict[str, bytes]:
     """The vault's export hook: the README, the account, links and every record."""
-    account = await session.get(Account, resident_id)
+    account = await ExportRows(session).account(resident_id)
     assert account is not None  # the export's own row cascades from the account
     reader = VaultReader(session, keys)
     steps = await reader.everything(STEPS, resident_id, *ALL_DAYS)
@@ -211,9 +201,9 @@ async def build_export(
     export_id: uuid.UUID,
     packages: Iterable[Package[KeyStore]],
 ) -> None:
-    export = await session.get(Export, (resident_id, export_id), with_for_update=True)
-    account = await session.get(Account, resident_id)
-    if export is None or account is None or export.status != "pending":
+    rows = ExportRows(session)
+    export = await rows.pending_for_update(resident_id, export_id)
+    if export is None or not await rows.account_exists(resident_id):
         return  # erased, expired and purged, or already built by an earlier attempt
     archive = await build_zip(session, keys, resident_id, packages)
     key = await keys.for_sealing(session, resident_id, 1)
@@ -225,11 +215,44 @@ async def build_export(
     log.info("vault.export_ready", export_id=str(export_id), size_bytes=len(archive))
 
 
-async def open_export(session: AsyncSession, keys: KeyStore, export: Export) -> bytes:
-    assert export.sealed_zip is not None
-    opened = await keys.for_opening(session, export.resident_id)
-    binding = _binding(export.resident_id)
-    return open_sealed(opened, binding, str(export.id), 1, export.sealed_zip)
+class Exports:
+    """A resident's exports: asked for, watched, downloaded while they last."""
+
+    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+        self._session = session
+        self._rows = ExportRows(session)
+        self._keys = keys
+
+    async def request(self, resident_id: uuid.UUID) -> Export:
+        """Record a pending export and enqueue the job that builds it, in this transaction: the
+        job runs only if the request commits."""
+        now = datetime.now(UTC)
+        export = await self._rows.add(
+            Export(
+                resident_id=resident_id, id=uuid.uuid4(), status="pending", requested_at=now,
+                expires_at=now + EXPORT_LIFETIME,
+            )
+        )  # fmt: skip
+        await enqueue(
+            self._session, build_export_job, resident_id=str(resident_id), export_id=str(export.id)
+        )
+        return export
+
+    async def find(self, resident_id: uuid.UUID, export_id: uuid.UUID) -> Export:
+        """The resident's export, unless it expired; ExportNotFound otherwise."""
+        export = await self._rows.unexpired(resident_id, export_id, datetime.now(UTC))
+        if export is None:
+            raise ExportNotFound("No such export.")
+        return export
+
+    async def download(self, resident_id: uuid.UUID, export_id: uuid.UUID) -> tuple[Export, bytes]:
+        """The export and its ZIP, opened; ExportNotFound, or ExportNotReady while building."""
+        export = await self.find(resident_id, export_id)
+        if export.status != "ready" or export.sealed_zip is None:
+            raise ExportNotReady("Not ready yet.")
+        opened = await self._keys.for_opening(self._session, resident_id)
+        binding = _binding(resident_id)
+        return export, open_sealed(opened, binding, str(export.id), 1, export.sealed_zip)
 
 
 @vault_tasks.task(name="build_export", queue="exports", pass_context=True, retry=5)
@@ -248,22 +271,4 @@ async def purge_expired_exports(context: JobContext, timestamp: int) -> None:
     del timestamp
     resources = resources_of(context)
     async with resources.database.unit_of_work() as session:
-        await purge_expired(session)
-
-
-async def purge_expired(session: AsyncSession) -> int:
-    """Delete exports past their expiry, downloaded or not; how many went."""
-    result = await session.execute(delete(Export).where(Export.expires_at < datetime.now(UTC)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def find_export(
-    session: AsyncSession, resident_id: uuid.UUID, export_id: uuid.UUID
-) -> Export | None:
-    return await session.scalar(
-        select(Export).where(
-            Export.resident_id == resident_id,
-            Export.id == export_id,
-            Export.expires_at > datetime.now(UTC),
-        )
-    )
+        await ExportRows(session).purge_expired(datetime.now(UTC))

@@ -10,17 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, Text, any_, bindparam, cast, select, tuple_
+from sqlalchemy import Date, Select, Text, any_, bindparam, cast, delete, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from bank.identity.models import Account
 from bank.vault.kinds import RecordKind, Table
-from bank.vault.models import Record, StepDay
+from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay, StepDayRevision
 
 # Before every row: no row has an empty key, and no day precedes this one.
 FIRST = (date.min, "")
@@ -143,3 +143,74 @@ class RecordRows:
         """Up to `limit` residents' ids after `after`, in id order (a batch job's keyset)."""
         result = await self._session.scalars(_RESIDENTS_AFTER, {"after": after, "limit": limit})
         return list(result)
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+class ExportRows:
+    """The resident's export rows (sealed ZIPs) and the account an export belongs to."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, export: Export) -> Export:
+        self._session.add(export)
+        await self._session.flush()
+        return export
+
+    async def unexpired(
+        self, resident_id: uuid.UUID, export_id: uuid.UUID, now: datetime
+    ) -> Export | None:
+        return await self._session.scalar(
+            select(Export).where(
+                Export.resident_id == resident_id, Export.id == export_id, Export.expires_at > now
+            )
+        )
+
+    async def pending_for_update(
+        self, resident_id: uuid.UUID, export_id: uuid.UUID
+    ) -> Export | None:
+        """The export if it is still pending, locked until the transaction ends (one build)."""
+        export = await self._session.get(Export, (resident_id, export_id), with_for_update=True)
+        return export if export is not None and export.status == "pending" else None
+
+    async def account(self, resident_id: uuid.UUID) -> Account | None:
+        return await self._session.get(Account, resident_id)
+
+    async def account_exists(self, resident_id: uuid.UUID) -> bool:
+        return await self.account(resident_id) is not None
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete exports past their expiry, downloaded or not; how many went."""
+        result = await self._session.execute(delete(Export).where(Export.expires_at < now))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+# Every vault table holding a resident's rows, counted for the erasure receipt (the account's
+# cascade would delete them too, but the receipt says how many went).
+_RESIDENT_TABLES = (StepDay, StepDayRevision, Record, Link, Export)
+
+
+class ErasureRows:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def delete_resident_rows(self, resident_id: uuid.UUID) -> dict[str, int]:
+        """Delete the resident's rows of every vault table; how many per table."""
+        counts = {}
+        for table in _RESIDENT_TABLES:
+            result = await self._session.execute(
+                delete(table).where(table.resident_id == resident_id)
+            )
+            counts[table.__tablename__] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return counts
+
+    async def add_receipt(self, receipt: ErasureReceipt, account: Account) -> ErasureReceipt:
+        """Keep the receipt and delete the account (its cascade reaches sessions and tokens)."""
+        self._session.add(receipt)
+        await self._session.delete(account)
+        await self._session.flush()
+        return receipt

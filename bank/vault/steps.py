@@ -9,7 +9,7 @@ values → replaced, and the old sealed value is kept as a revision (points corr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -119,6 +119,23 @@ def _payload(item: PushedStepDay) -> StepPayload:
     return StepPayload(
         steps=item.steps, hourly=hourly, method=item.method, device_id=item.device_id
     )
+
+
+class StepPushes:
+    """A resident's own pushes of daily steps (the app's sync), dated by the city's today."""
+
+    def __init__(self, session: AsyncSession, keys: KeyStore, *, today: Callable[[], date]) -> None:
+        self._session = session
+        self._keys = keys
+        self._today = today
+
+    async def push(
+        self, resident_id: uuid.UUID, items: Sequence[PushedStepDay]
+    ) -> list[ItemResult]:
+        """Each item's outcome, by index; ResidentGone if the account was erased meanwhile."""
+        return await ingest_step_days(
+            self._session, self._keys, resident_id, items, today=self._today()
+        )
 
 
 async def ingest_step_days(

@@ -22,7 +22,7 @@ from bank.app import JOB_APP, PACKAGES
 from bank.db import Database, make_session_factory
 from bank.jobs import opened
 from bank.settings import Settings, as_libpq
-from bank.vault.exports import purge_expired
+from bank.vault.repository import ExportRows
 from bank.vault.models import Export
 from bank.vault.resources import WorkerResources
 from tests.bank.test_problems import assert_problem
@@ -160,5 +160,5 @@ async def test_an_expired_export_is_gone_and_purged(
     await db_session.commit()
     response = await client.get(f"{EXPORTS}{export['id']}", headers=resident.headers())
     assert_problem(response, 404, "export-not-found")
-    assert await purge_expired(db_session) >= 1
+    assert await ExportRows(db_session).purge_expired(datetime.now(UTC)) >= 1
     assert await db_session.get(Export, (resident.id, export["id"])) is None

@@ -612,7 +612,10 @@ VAULT_ROUTES = [
                "records:read", admitted=404),
 ]  # fmt: skip
 # Modules whose routes must each have a row above (add the module of a new vault API here).
-VAULT_MODULES = {"bank.vault.api", "bank.vault.records_api", "bank.vault.exports_api"}
+VAULT_MODULES = {
+    "bank.vault.controllers.steps", "bank.vault.controllers.records",
+    "bank.vault.controllers.exports",
+}  # fmt: skip
 _RESIDENT_SCOPES = ("records:read", "records:write", "account", "consents", "points")
 _by_id = pytest.mark.parametrize("route", VAULT_ROUTES, ids=lambda r: r.operation_id)
 
@@ -1216,7 +1219,7 @@ async def test_a_database_failure_mid_batch_is_503_and_leaves_nothing(
             await _terminate(engine, session)
             return results
 
-        monkeypatch.setattr("bank.vault.api.ingest_step_days", ingest)
+        monkeypatch.setattr("bank.vault.steps.ingest_step_days", ingest)
 
     response = await push(committing_client, resident, items)
     body = assert_problem(response, 503, "service-unavailable")

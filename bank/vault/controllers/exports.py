@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-import msgspec
 from litestar import Controller, Response, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath
 
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
 from bank.http.problems import problem_responses
-from bank.http.transaction import DbSession
-from bank.jobs import enqueue
-from bank.vault.errors import ExportNotFound, ExportNotReady
-from bank.vault.exports import build_export_job, find_export, open_export, request_export
+from bank.vault.deps import ExportsService, provides
 from bank.vault.models import Export
-
-
-class ExportView(msgspec.Struct):
-    id: uuid.UUID
-    status: str  # pending | ready
-    requested_at: datetime
-    ready_at: datetime | None
-    expires_at: datetime
-    size_bytes: int | None
-    download: str | None
+from bank.vault.schemas import ExportView
 
 
 def _view(export: Export) -> ExportView:
@@ -44,6 +29,7 @@ class ExportsController(Controller):
     tags = ("account",)
     guards = [requires(PrincipalType.RESIDENT, "records:read")]  # noqa: RUF012 - Litestar's API
     security = security("records:read")
+    dependencies = provides("exports")
 
     @post(
         "/",
@@ -53,13 +39,8 @@ class ExportsController(Controller):
         status_code=202,
         responses=problem_responses(401, 403),
     )
-    async def request(self, principal: CurrentPrincipal, db_session: DbSession) -> ExportView:
-        export = await request_export(db_session, uuid.UUID(principal.subject))
-        await enqueue(
-            db_session, build_export_job, resident_id=str(export.resident_id),
-            export_id=str(export.id),
-        )  # fmt: skip
-        return _view(export)
+    async def request(self, principal: CurrentPrincipal, exports: ExportsService) -> ExportView:
+        return _view(await exports.request(uuid.UUID(principal.subject)))
 
     @get(
         "/{export_id:uuid}",
@@ -68,12 +49,9 @@ class ExportsController(Controller):
         responses=problem_responses(401, 403, 404),
     )
     async def status(
-        self, export_id: FromPath[uuid.UUID], principal: CurrentPrincipal, db_session: DbSession
+        self, export_id: FromPath[uuid.UUID], principal: CurrentPrincipal, exports: ExportsService
     ) -> ExportView:
-        export = await find_export(db_session, uuid.UUID(principal.subject), export_id)
-        if export is None:
-            raise ExportNotFound("No such export.")
-        return _view(export)
+        return _view(await exports.find(uuid.UUID(principal.subject), export_id))
 
     @get(
         "/{export_id:uuid}/download",
@@ -86,15 +64,9 @@ class ExportsController(Controller):
         self,
         export_id: FromPath[uuid.UUID],
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        exports: ExportsService,
     ) -> Response[bytes]:
-        export = await find_export(db_session, uuid.UUID(principal.subject), export_id)
-        if export is None:
-            raise ExportNotFound("No such export.")
-        if export.status != "ready":
-            raise ExportNotReady("Not ready yet.")
-        archive = await open_export(db_session, state.keystore, export)
+        export, archive = await exports.download(uuid.UUID(principal.subject), export_id)
         filename = f"city-bank-export-{export.ready_at:%Y%m%d}.zip" if export.ready_at else ""
         return Response(
             archive,

@@ -8,56 +8,23 @@ is refused and not stored. The answer lists every item's outcome; nothing about 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Annotated
-from zoneinfo import ZoneInfo
-
-import msgspec
 from litestar import Controller, post
-from litestar.datastructures import State
 from litestar.params import JSONBody
-from sqlalchemy import select
 
 from bank.auth.guards import CurrentPrincipal, requires, security
-from bank.auth.models import OAuthClient
 from bank.auth.principals import PrincipalType
 from bank.http.problems import problem_responses
-from bank.http.transaction import DbSession
-from bank.vault import checkups, transit
-from bank.vault.outcome_views import RefusalView, outcome_counts, refusal_views
+from bank.vault.controllers.outcomes import outcome_counts, refusal_views
+from bank.vault.deps import SourcePushesService, provides
 from bank.vault.records import ItemResult
 from bank.vault.rules.checkups import CheckupIn, CheckupItemIn
 from bank.vault.rules.transit import TapIn
-
-
-class TapBody(msgspec.Struct, forbid_unknown_fields=True):
-    operator: str
-    tap_id: str
-    card_number: str
-    tap_type: str
-    tapped_at: datetime
-    station: str
-    line: str
-    fare_product: str
-    fare_yen: int | None = None
-
-
-class TapBatch(msgspec.Struct, forbid_unknown_fields=True):
-    taps: Annotated[list[TapBody], msgspec.Meta(min_length=1, max_length=transit.MAX_BATCH)]
-
-
-class ItemOutcome(msgspec.Struct):
-    index: int
-    outcome: str
-    refusals: list[RefusalView]
-
-
-class BatchResult(msgspec.Struct):
-    results: list[ItemOutcome]
-    stored: int
-    replaced: int
-    unchanged: int
-    refused: int
+from bank.vault.schemas import (
+    BatchResult,
+    CheckupBatch,
+    ItemOutcome,
+    TapBatch,
+)
 
 
 def batch_result(results: list[ItemResult]) -> BatchResult:
@@ -70,15 +37,9 @@ def batch_result(results: list[ItemResult]) -> BatchResult:
     )
 
 
-async def _feeds(db_session: DbSession, client_id: str) -> list[str]:
-    feeds = await db_session.scalar(
-        select(OAuthClient.feeds).where(OAuthClient.client_id == client_id)
-    )
-    return list(feeds or [])
-
-
 class IngestController(Controller):
     path = "/v1/ingest"
+    dependencies = provides("source_pushes")
     tags = ("ingest",)
 
     @post(
@@ -94,8 +55,7 @@ class IngestController(Controller):
         self,
         data: JSONBody[TapBatch],
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        source_pushes: SourcePushesService,
     ) -> BatchResult:
         taps = [
             TapIn(
@@ -105,43 +65,12 @@ class IngestController(Controller):
             )
             for t in data.taps
         ]  # fmt: skip
-        results = await transit.ingest_taps(
-            db_session,
-            state.keystore,
-            client_id=principal.client_id,
-            feeds=await _feeds(db_session, principal.client_id),
-            taps=taps,
-            now=datetime.now(UTC),
-            zone=ZoneInfo(state.settings.local_timezone),
-        )
-        return batch_result(results)
-
-
-class CheckupItemBody(msgspec.Struct, forbid_unknown_fields=True):
-    item: str
-    value: float | str
-    unit: str
-
-
-class CheckupBody(msgspec.Struct, forbid_unknown_fields=True):
-    institution_code: str
-    exam_id: str
-    exam_date: date
-    insurer_number: str
-    member_number: str
-    sex: str
-    items: list[CheckupItemBody]
-    fasting: bool | None = None
-
-
-class CheckupBatch(msgspec.Struct, forbid_unknown_fields=True):
-    checkups: Annotated[
-        list[CheckupBody], msgspec.Meta(min_length=1, max_length=checkups.MAX_BATCH)
-    ]
+        return batch_result(await source_pushes.taps(principal.client_id, taps))
 
 
 class CheckupIngestController(Controller):
     path = "/v1/ingest"
+    dependencies = provides("source_pushes")
     tags = ("ingest",)
 
     @post(
@@ -158,8 +87,7 @@ class CheckupIngestController(Controller):
         self,
         data: JSONBody[CheckupBatch],
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        source_pushes: SourcePushesService,
     ) -> BatchResult:
         pushed = [
             (
@@ -174,12 +102,4 @@ class CheckupIngestController(Controller):
             )
             for c in data.checkups
         ]  # fmt: skip
-        results = await checkups.ingest_checkups(
-            db_session,
-            state.keystore,
-            client_id=principal.client_id,
-            feeds=await _feeds(db_session, principal.client_id),
-            checkups=pushed,
-            today=state.settings.local_today(),
-        )
-        return batch_result(results)
+        return batch_result(await source_pushes.checkups(principal.client_id, pushed))

@@ -7,95 +7,33 @@ token's subject, never from the request, so there is no way to name another resi
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
 from bank.http.context import client_address
 from bank.http.problems import problem_responses
-from bank.http.transaction import DbSession
-from bank.identity.accounts import Accounts
-from bank.identity.throttle import Throttles
-from bank.vault.deps import READER, Reader
-from bank.vault.erasure import erase_resident
-from bank.vault.outcome_views import RefusalView, outcome_counts, refusal_views
+from bank.vault.controllers.outcomes import outcome_counts, refusal_views
+from bank.vault.deps import ErasureService, Reader, StepPushesService, provides
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.representations import steps as represent_steps
 from bank.vault.rules.steps import PLATFORMS
-from bank.vault.steps import MAX_BATCH, STEPS, ingest_step_days
-
-
-class StepDayBody(msgspec.Struct, forbid_unknown_fields=True):
-    day: date
-    steps: int
-    platform: str
-    method: str = "automatic"
-    hourly: list[int] | None = None
-    device_id: str | None = None
-
-
-class StepBatch(msgspec.Struct, forbid_unknown_fields=True):
-    days: Annotated[list[StepDayBody], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
-
-
-class StepItemResult(msgspec.Struct):
-    index: int
-    day: date
-    platform: str
-    outcome: str
-    refusals: list[RefusalView]
-
-
-class StepBatchResult(msgspec.Struct):
-    results: list[StepItemResult]
-    stored: int
-    replaced: int
-    unchanged: int
-    refused: int
-
-
-class StepDayView(msgspec.Struct):
-    day: date
-    platform: str
-    steps: int
-    hourly: list[int] | None
-    method: str
-    device_id: str | None
-    revision: int
-
-
-class StepPage(msgspec.Struct):
-    items: list[StepDayView]
-    next_cursor: str | None
-
-
-class DailyTotal(msgspec.Struct):
-    day: date
-    steps: int
-
-
-class MonthSummary(msgspec.Struct):
-    month: str
-    days_recorded: int
-    total_steps: int
-    mean_steps: int
-    days: list[DailyTotal]
-
-
-class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
-    password: str
-
-
-class ErasureView(msgspec.Struct):
-    receipt_id: uuid.UUID
-    erased_at: datetime
-    records_deleted: int
+from bank.vault.schemas import (
+    DailyTotal,
+    ErasureRequest,
+    ErasureView,
+    MonthSummary,
+    StepBatch,
+    StepBatchResult,
+    StepDayView,
+    StepItemResult,
+    StepPage,
+)
+from bank.vault.steps import STEPS
 
 
 @post(
@@ -107,20 +45,17 @@ class ErasureView(msgspec.Struct):
     security=security("account"),
     status_code=200,
     responses=problem_responses(401, 403),
+    dependencies=provides("erasure"),
 )
 async def erase_me(
     request: Request[Any, Any, Any],
     data: JSONBody[ErasureRequest],
     principal: CurrentPrincipal,
-    state: State,
-    db_session: DbSession,
+    erasure: ErasureService,
 ) -> ErasureView:
-    accounts = Accounts(db_session, state.account_secrets, Throttles(state.database))
-    account = await accounts.get(uuid.UUID(principal.subject))
-    assert account is not None  # the guard admitted a token of a live session
-    # The password again: a stolen access token alone must not be able to erase a life's data.
-    await accounts.confirm_password(account, data.password, client_address(request))
-    receipt = await erase_resident(db_session, state.keystore, account, state.packages)
+    receipt = await erasure.erase(
+        uuid.UUID(principal.subject), data.password, client_address(request)
+    )
     return ErasureView(
         receipt_id=receipt.id, erased_at=receipt.erased_at, records_deleted=receipt.records_deleted
     )
@@ -129,7 +64,7 @@ async def erase_me(
 class StepsController(Controller):
     path = "/v1/me/steps"
     tags = ("records",)
-    dependencies = READER
+    dependencies = provides("reader", "step_pushes")
 
     @post(
         "/",
@@ -144,17 +79,10 @@ class StepsController(Controller):
         self,
         data: JSONBody[StepBatch],
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        step_pushes: StepPushesService,
     ) -> StepBatchResult:
         items = data.days  # the rules read the request's own items (PushedStepDay)
-        results = await ingest_step_days(
-            db_session,
-            state.keystore,
-            uuid.UUID(principal.subject),
-            items,
-            today=state.settings.local_today(),
-        )
+        results = await step_pushes.push(uuid.UUID(principal.subject), items)
         views = [
             StepItemResult(
                 index=r.index,

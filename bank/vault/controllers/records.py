@@ -7,8 +7,8 @@ parameter that could name another resident.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -20,34 +20,32 @@ from bank import reference
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
 from bank.http.problems import problem_responses
-from bank.http.transaction import DbSession
 from bank.vault.checkups import CHECKUPS, CheckupPayload
-from bank.vault.deps import READER, Reader
+from bank.vault.deps import LinksService, Reader, provides
 from bank.vault.errors import InvalidLink, NoCheckup
 from bank.vault.kinds import Opened
-from bank.vault.links import LinkKind, Links, member_key, normalise_card_number
+from bank.vault.links import LinkKind, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.representations import checkups as represent_checkups
 from bank.vault.representations import transit as represent_transit
+from bank.vault.schemas import (
+    CheckupItemView,
+    CheckupPage,
+    CheckupView,
+    JudgedItem,
+    LatestCheckup,
+    LinkBody,
+    LinkView,
+    RideMonth,
+    RideView,
+    TapPage,
+    TapView,
+)
 from bank.vault.transit import TAPS
 
 
 def _position(record: Opened[Any]) -> tuple[date, str]:
     return record.day, record.natural_key
-
-
-class LinkBody(msgspec.Struct, forbid_unknown_fields=True):
-    kind: Literal["transit_card", "insurer_member"]
-    card_number: str | None = None
-    insurer_number: str | None = None
-    member_number: str | None = None
-
-
-class LinkView(msgspec.Struct):
-    id: uuid.UUID
-    kind: str
-    masked: str
-    created_at: datetime
 
 
 def _link_key(body: LinkBody) -> tuple[LinkKind, str]:
@@ -61,6 +59,7 @@ def _link_key(body: LinkBody) -> tuple[LinkKind, str]:
 
 
 class LinksController(Controller):
+    dependencies = provides("links")
     path = "/v1/me/links"
     tags = ("records",)
     guards = [requires(PrincipalType.RESIDENT, "account")]  # noqa: RUF012 - Litestar's API
@@ -76,11 +75,10 @@ class LinksController(Controller):
         self,
         data: JSONBody[LinkBody],
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        links: LinksService,
     ) -> LinkView:
         kind, key = _link_key(data)
-        link = await Links(db_session, state.keystore).add(uuid.UUID(principal.subject), kind, key)
+        link = await links.add(uuid.UUID(principal.subject), kind, key)
         return LinkView(id=link.id, kind=link.kind.value, masked=link.masked,
                         created_at=link.created_at)  # fmt: skip
 
@@ -90,14 +88,11 @@ class LinksController(Controller):
         summary="Your linked cards and memberships (masked)",
         responses=problem_responses(401, 403),
     )
-    async def list_links(
-        self, principal: CurrentPrincipal, state: State, db_session: DbSession
-    ) -> list[LinkView]:
-        links = await Links(db_session, state.keystore).list(uuid.UUID(principal.subject))
+    async def list_links(self, principal: CurrentPrincipal, links: LinksService) -> list[LinkView]:
         return [
             LinkView(id=link.id, kind=link.kind.value, masked=link.masked,
                      created_at=link.created_at)
-            for link in links
+            for link in await links.list(uuid.UUID(principal.subject))
         ]  # fmt: skip
 
     @delete(
@@ -110,50 +105,13 @@ class LinksController(Controller):
         self,
         link_id: FromPath[uuid.UUID],
         principal: CurrentPrincipal,
-        state: State,
-        db_session: DbSession,
+        links: LinksService,
     ) -> None:
-        await Links(db_session, state.keystore).remove(uuid.UUID(principal.subject), link_id)
-
-
-class TapView(msgspec.Struct):
-    operator: str
-    tap_id: str
-    card_last4: str
-    tap_type: str
-    tapped_at: datetime
-    station: str
-    line: str
-    fare_yen: int | None
-    fare_product: str
-
-
-class TapPage(msgspec.Struct):
-    items: list[TapView]
-    next_cursor: str | None
-
-
-class RideView(msgspec.Struct):
-    operator: str
-    entered_at: datetime | None
-    exited_at: datetime | None
-    from_station: str | None
-    to_station: str | None
-    fare_yen: int | None
-    fare_product: str | None
-    complete: bool
-
-
-class RideMonth(msgspec.Struct):
-    month: str
-    rides: int
-    complete_rides: int
-    fares_yen: int
-    items: list[RideView]
+        await links.remove(uuid.UUID(principal.subject), link_id)
 
 
 class TransitController(Controller):
-    dependencies = READER
+    dependencies = provides("reader")
     path = "/v1/me/transit"
     tags = ("records",)
     guards = [requires(PrincipalType.RESIDENT, "records:read")]  # noqa: RUF012
@@ -222,43 +180,6 @@ class TransitController(Controller):
         )  # fmt: skip
 
 
-class CheckupItemView(msgspec.Struct):
-    item: str
-    value: float | str
-    unit: str
-    jlac10: str
-    loinc: str
-
-
-class CheckupView(msgspec.Struct):
-    institution_code: str
-    exam_id: str
-    exam_date: date
-    sex: str
-    fasting: bool | None
-    items: list[CheckupItemView]
-
-
-class CheckupPage(msgspec.Struct):
-    items: list[CheckupView]
-    next_cursor: str | None
-
-
-class JudgedItem(msgspec.Struct):
-    item: str
-    name_ja: str
-    name_en: str
-    value: float | str
-    unit: str
-    judgement: str  # normal | guidance (保健指導判定値) | referral (受診勧奨判定値) | not_judged
-
-
-class LatestCheckup(msgspec.Struct):
-    exam_date: date
-    institution_code: str
-    items: list[JudgedItem]
-
-
 def _checkup_view(exam: CheckupPayload) -> CheckupView:
     return CheckupView(
         institution_code=exam.institution_code, exam_id=exam.exam_id, exam_date=exam.exam_date,
@@ -268,7 +189,7 @@ def _checkup_view(exam: CheckupPayload) -> CheckupView:
 
 
 class CheckupsController(Controller):
-    dependencies = READER
+    dependencies = provides("reader")
     path = "/v1/me/checkups"
     tags = ("records",)
     guards = [requires(PrincipalType.RESIDENT, "records:read")]  # noqa: RUF012

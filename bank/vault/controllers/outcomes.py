@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
-
 from bank.vault.records import OUTCOMES, ItemResult
-
-
-class RefusalView(msgspec.Struct):
-    path: str
-    reason: str
+from bank.vault.schemas import RefusalView
 
 
 def refusal_views(result: ItemResult) -> list[RefusalView]:

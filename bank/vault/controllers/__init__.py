@@ -1,0 +1,2 @@
+"""The vault's Litestar controllers: thin, no SQL; their services come in through `Provide`
+(bank.vault.deps)."""
