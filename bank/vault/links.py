@@ -17,14 +17,12 @@ from datetime import datetime
 from enum import StrEnum
 
 import msgspec
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal
 from bank.vault.errors import InvalidLink, LinkNotFound, LinkTaken
 from bank.vault.keystore import KeyErased, KeyStore
-from bank.vault.models import Link
+from bank.vault.repository import LinkRows
 
 
 class LinkKind(StrEnum):
@@ -88,6 +86,7 @@ def _masked(kind: LinkKind, key: str) -> str:
 class Links:
     def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
         self._session = session
+        self._rows = LinkRows(session)
         self._keys = keys
 
     async def blind_index(self, kind: LinkKind, key: str) -> bytes:
@@ -99,36 +98,16 @@ class Links:
         sealing = await self._keys.for_sealing(self._session, resident_id, 1)
         shown = _Shown(label=_masked(kind, key))
         index = await self.blind_index(kind, key)
-        row = (
-            await self._session.execute(
-                insert(Link)
-                .values(
-                    resident_id=resident_id,
-                    id=link_id,
-                    kind=kind.value,
-                    blind_index=index,
-                    sealed=seal(
-                        sealing, _binding(resident_id), str(link_id), 1, _ENCODER.encode(shown)
-                    ),
-                )
-                .on_conflict_do_nothing(index_elements=["kind", "blind_index"])
-                .returning(Link.created_at)
-            )
-        ).one_or_none()
-        if row is None:
-            owner = await self._session.scalar(
-                select(Link.resident_id).where(Link.kind == kind.value, Link.blind_index == index)
-            )
-            if owner == resident_id:
+        sealed = seal(sealing, _binding(resident_id), str(link_id), 1, _ENCODER.encode(shown))
+        created_at = await self._rows.add(resident_id, link_id, kind.value, index, sealed)
+        if created_at is None:
+            if await self._rows.owner(kind.value, index) == resident_id:
                 raise LinkTaken("You have already linked this number.")
             raise LinkTaken("This number is linked to another account.")
-        return LinkView(link_id, kind, shown.label, row.created_at)
+        return LinkView(link_id, kind, shown.label, created_at)
 
     async def list(self, resident_id: uuid.UUID, kind: LinkKind | None = None) -> list[LinkView]:
-        query = select(Link).where(Link.resident_id == resident_id).order_by(Link.created_at)
-        if kind is not None:
-            query = query.where(Link.kind == kind.value)
-        rows = list(await self._session.scalars(query))
+        rows = await self._rows.of(resident_id, kind.value if kind is not None else None)
         if not rows:
             return []
         try:
@@ -147,10 +126,7 @@ class Links:
         ]
 
     async def remove(self, resident_id: uuid.UUID, link_id: uuid.UUID) -> None:
-        result = await self._session.execute(
-            delete(Link).where(Link.resident_id == resident_id, Link.id == link_id)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not await self._rows.remove(resident_id, link_id):
             raise LinkNotFound("No such link.")
 
     async def residents_of(self, kind: LinkKind, keys: Iterable[str]) -> dict[str, uuid.UUID]:
@@ -161,9 +137,5 @@ class Links:
         indexes = dict(zip(computed, numbers, strict=True))
         if not indexes:
             return {}
-        rows = await self._session.execute(
-            select(Link.blind_index, Link.resident_id).where(
-                Link.kind == kind.value, Link.blind_index.in_(list(indexes))
-            )
-        )
-        return {indexes[row.blind_index]: row.resident_id for row in rows}
+        owners = await self._rows.owners(kind.value, list(indexes))
+        return {indexes[index]: resident for index, resident in owners.items()}

@@ -16,30 +16,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import (
-    Date,
-    Integer,
-    LargeBinary,
-    Text,
-    Uuid,
-    any_,
-    bindparam,
-    cast,
-    func,
-    insert,
-    literal,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal_many
-from bank.db import locks as db_locks
-from bank.db.bulk import Unnest
-from bank.db.locks import resident_lock_statement
-from bank.vault.keystore import DataKey, KeyStore
-from bank.vault.models import Record
+from bank.vault.keystore import KeyStore
+from bank.vault.repository import PushedRecordRows, lock_resident
 from bank.vault.rules import Refusal
 
 Outcome = Literal["stored", "replaced", "unchanged", "refused"]
@@ -62,62 +43,6 @@ class Incoming:
     natural_key: str
     day: date
     payload: bytes
-
-
-# The kernel's resident lock, reading in the same round trip whether the resident has a data key.
-_LOCK_RESIDENT = resident_lock_statement(
-    select(DataKey.version).where(DataKey.resident_id == bindparam("resident")).exists(),
-)
-
-# The statements of a push, built once (bank.db.bulk): parameters `resident`, `record_kind`,
-# `pushed_by` (the source client) and the arrays.
-_EXISTING = select(Record.natural_key, Record.sealed, Record.revision).where(
-    Record.resident_id == bindparam("resident"),
-    Record.kind == bindparam("record_kind"),
-    Record.natural_key == any_(cast(bindparam("natural_keys"), ARRAY(Text))),
-)
-_NEW_ROWS = Unnest("rows", natural_key=Text(), day=Date(), sealed=LargeBinary())
-# "raw": run as written with the arrays as parameters (a dict of parameters would make
-# the ORM take it for a bulk insert of one row).
-_INSERT = insert(Record).from_select(
-    ["resident_id", "kind", "natural_key", "day", "sealed", "revision", "source_client"],
-    select(
-        bindparam("resident", type_=Uuid()), bindparam("record_kind", type_=Text()),
-        _NEW_ROWS.c.natural_key, _NEW_ROWS.c.day, _NEW_ROWS.c.sealed, literal(1),
-        bindparam("pushed_by", type_=Text()),
-    ),
-).execution_options(dml_strategy="raw")  # fmt: skip
-_CHANGED_ROWS = Unnest(
-    "rows", natural_key=Text(), day=Date(), sealed=LargeBinary(), revision=Integer()
-)
-_UPDATE = (
-    update(Record)
-    .where(
-        Record.resident_id == bindparam("resident"),
-        Record.kind == bindparam("record_kind"),
-        Record.natural_key == _CHANGED_ROWS.c.natural_key,
-    )
-    .values(
-        day=_CHANGED_ROWS.c.day, sealed=_CHANGED_ROWS.c.sealed, revision=_CHANGED_ROWS.c.revision,
-        source_client=bindparam("pushed_by"), updated_at=func.now(),
-    )
-    .execution_options(synchronize_session=False)
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ResidentLock:
-    account_exists: bool
-    # Whether the resident had a data key when the lock was taken: a first push then creates
-    # one straight away instead of first trying to reserve seals on none (KeyStore.for_sealing).
-    has_data_key: bool
-
-
-async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUID) -> ResidentLock:
-    """The kernel's resident lock (bank.db.locks) for `topic`, and whether the resident has a
-    data key yet, in one round trip."""
-    lock = await db_locks.lock_resident(session, topic, resident_id, _LOCK_RESIDENT)
-    return ResidentLock(account_exists=lock.account_exists, has_data_key=bool(lock.also[0]))
 
 
 def superseded(keys: Sequence[object]) -> set[int]:
@@ -161,12 +86,8 @@ async def _store_for(
     if not lock.account_exists:
         gone = Refusal("$", "The resident's account was erased; the record was not stored.")
         return {item.index: ItemResult(item.index, "refused", (gone,)) for item in items}
-    where = {"resident": resident_id, "record_kind": kind}
-    natural_keys = [item.natural_key for item in items]
-    existing = {
-        row.natural_key: row
-        for row in await session.execute(_EXISTING, {**where, "natural_keys": natural_keys})
-    }
+    rows = PushedRecordRows(session, resident_id, kind, pushed_by=source_client)
+    existing = await rows.existing([item.natural_key for item in items])
     opened = await keys.for_opening(session, resident_id) if existing else {}
     binding = Binding(resident_id, kind, schema_version)
     outcomes: dict[int, Outcome] = {}
@@ -193,22 +114,19 @@ async def _store_for(
         values = [(item.natural_key, revision, item.payload) for item, revision in batch]
         return seal_many(key, binding, values)
 
-    where["pushed_by"] = source_client
     if inserts:
-        rows = _NEW_ROWS.params(
-            natural_key=[item.natural_key for item in inserts],
-            day=[item.day for item in inserts],
+        await rows.insert(
+            natural_keys=[item.natural_key for item in inserts],
+            days=[item.day for item in inserts],
             sealed=sealed([(item, 1) for item in inserts]),
         )
-        await session.execute(_INSERT, {**where, **rows})
     if updates:
-        rows = _CHANGED_ROWS.params(
-            natural_key=[item.natural_key for item, _ in updates],
-            day=[item.day for item, _ in updates],
+        await rows.update(
+            natural_keys=[item.natural_key for item, _ in updates],
+            days=[item.day for item, _ in updates],
             sealed=sealed(updates),
-            revision=[revision for _, revision in updates],
+            revisions=[revision for _, revision in updates],
         )
-        await session.execute(_UPDATE, {**where, **rows})
     return _results(outcomes)
 
 

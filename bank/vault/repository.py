@@ -13,12 +13,33 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, Text, any_, bindparam, cast, delete, select, tuple_
+from sqlalchemy import (
+    Date,
+    Integer,
+    LargeBinary,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
+from bank.db import locks as db_locks
+from bank.db.bulk import Unnest
+from bank.db.locks import resident_lock_statement
 from bank.identity.models import Account
+from bank.vault.keystore import DataKey
 from bank.vault.kinds import RecordKind, Table
 from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay, StepDayRevision
 
@@ -214,3 +235,232 @@ class ErasureRows:
         await self._session.delete(account)
         await self._session.flush()
         return receipt
+
+
+# --- links -----------------------------------------------------------------------------------
+
+
+class LinkRows:
+    """Residents' links: found by (kind, blind index), shown through their sealed masked form."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self, resident_id: uuid.UUID, link_id: uuid.UUID, kind: str, index: bytes, sealed: bytes
+    ) -> datetime | None:
+        """The new link's creation time; None if the (kind, blind index) is linked already."""
+        statement = (
+            pg_insert(Link)
+            .values(
+                resident_id=resident_id, id=link_id, kind=kind, blind_index=index, sealed=sealed
+            )
+            .on_conflict_do_nothing(index_elements=["kind", "blind_index"])
+            .returning(Link.created_at)
+        )
+        created_at: datetime | None = await self._session.scalar(statement)
+        return created_at
+
+    async def owner(self, kind: str, index: bytes) -> uuid.UUID | None:
+        return await self._session.scalar(
+            select(Link.resident_id).where(Link.kind == kind, Link.blind_index == index)
+        )
+
+    async def of(self, resident_id: uuid.UUID, kind: str | None) -> list[Link]:
+        """The resident's links (of one kind, or all), oldest first."""
+        query = select(Link).where(Link.resident_id == resident_id).order_by(Link.created_at)
+        if kind is not None:
+            query = query.where(Link.kind == kind)
+        return list(await self._session.scalars(query))
+
+    async def remove(self, resident_id: uuid.UUID, link_id: uuid.UUID) -> bool:
+        result = await self._session.execute(
+            delete(Link).where(Link.resident_id == resident_id, Link.id == link_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def owners(self, kind: str, indexes: Sequence[bytes]) -> dict[bytes, uuid.UUID]:
+        """The resident of each blind index that is linked at all."""
+        rows = await self._session.execute(
+            select(Link.blind_index, Link.resident_id).where(
+                Link.kind == kind, Link.blind_index.in_(list(indexes))
+            )
+        )
+        return {row.blind_index: row.resident_id for row in rows}
+
+
+# --- pushes: the resident lock, step days, pushed records ----------------------------------------
+
+# The kernel's resident lock, reading in the same round trip whether the resident has a data key.
+_LOCK_RESIDENT = resident_lock_statement(
+    select(DataKey.version).where(DataKey.resident_id == bindparam("resident")).exists(),
+)
+
+
+@dataclass(frozen=True)
+class ResidentLock:
+    account_exists: bool
+    # Whether the resident had a data key when the lock was taken: a first push then creates
+    # one straight away instead of first trying to reserve seals on none (KeyStore.for_sealing).
+    has_data_key: bool
+
+
+async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUID) -> ResidentLock:
+    """The kernel's resident lock (bank.db.locks) for `topic`, and whether the resident has a
+    data key yet, in one round trip."""
+    lock = await db_locks.lock_resident(session, topic, resident_id, _LOCK_RESIDENT)
+    return ResidentLock(account_exists=lock.account_exists, has_data_key=bool(lock.also[0]))
+
+
+# The statements of a push, built once (bank.db.bulk): parameters `resident` and the arrays.
+_STEP_WANTED = Unnest("wanted", day=Date(), source=Text())
+_STEP_EXISTING = (
+    select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision)
+    .join(
+        _STEP_WANTED.table,
+        (StepDay.day == _STEP_WANTED.c.day) & (StepDay.source == _STEP_WANTED.c.source),
+    )
+    .where(StepDay.resident_id == bindparam("resident"))
+)
+_STEP_NEW_ROWS = Unnest("rows", day=Date(), source=Text(), sealed=LargeBinary())
+# "raw": run as written with the arrays as parameters (a dict of parameters would make
+# the ORM take it for a bulk insert of one row).
+_STEP_INSERT = insert(StepDay).from_select(
+    ["resident_id", "day", "source", "sealed", "revision"],
+    select(
+        bindparam("resident", type_=Uuid()), _STEP_NEW_ROWS.c.day, _STEP_NEW_ROWS.c.source,
+        _STEP_NEW_ROWS.c.sealed, literal(1),
+    ),
+).execution_options(dml_strategy="raw")  # fmt: skip
+_STEP_CHANGED_ROWS = Unnest(
+    "rows", day=Date(), source=Text(), sealed=LargeBinary(), revision=Integer()
+)
+_STEP_UPDATE = (
+    update(StepDay)
+    .where(
+        StepDay.resident_id == bindparam("resident"),
+        StepDay.day == _STEP_CHANGED_ROWS.c.day,
+        StepDay.source == _STEP_CHANGED_ROWS.c.source,
+    )
+    .values(
+        sealed=_STEP_CHANGED_ROWS.c.sealed,
+        revision=_STEP_CHANGED_ROWS.c.revision,
+        updated_at=func.now(),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+class StepDayRows:
+    """One resident's step days as a push writes them (statements built once: bank.db.bulk)."""
+
+    def __init__(self, session: AsyncSession, resident_id: uuid.UUID) -> None:
+        self._session = session
+        self._resident = {"resident": resident_id}
+
+    async def existing(self, days: Sequence[date], sources: Sequence[str]) -> list[Any]:
+        """The stored (day, source, sealed, revision) of these (day, source) pairs."""
+        wanted = _STEP_WANTED.params(day=list(days), source=list(sources))
+        return list(
+            (await self._session.execute(_STEP_EXISTING, {**self._resident, **wanted})).all()
+        )
+
+    async def insert(
+        self, *, days: Sequence[date], sources: Sequence[str], sealed: Sequence[bytes]
+    ) -> None:
+        rows = _STEP_NEW_ROWS.params(day=list(days), source=list(sources), sealed=list(sealed))
+        await self._session.execute(_STEP_INSERT, {**self._resident, **rows})
+
+    async def keep_revisions(self, revisions: Sequence[dict[str, object]]) -> None:
+        """Keep replaced values (their sealed bytes, revision and key) in step_day_revisions."""
+        await self._session.execute(pg_insert(StepDayRevision), list(revisions))
+
+    async def update(
+        self,
+        *,
+        days: Sequence[date],
+        sources: Sequence[str],
+        sealed: Sequence[bytes],
+        revisions: Sequence[int],
+    ) -> None:
+        rows = _STEP_CHANGED_ROWS.params(
+            day=list(days), source=list(sources), sealed=list(sealed), revision=list(revisions)
+        )
+        await self._session.execute(_STEP_UPDATE, {**self._resident, **rows})
+
+
+# The statements of a push, built once (bank.db.bulk): parameters `resident`, `record_kind`,
+# `pushed_by` (the source client) and the arrays.
+_RECORD_EXISTING = select(Record.natural_key, Record.sealed, Record.revision).where(
+    Record.resident_id == bindparam("resident"),
+    Record.kind == bindparam("record_kind"),
+    Record.natural_key == any_(cast(bindparam("natural_keys"), ARRAY(Text))),
+)
+_RECORD_NEW_ROWS = Unnest("rows", natural_key=Text(), day=Date(), sealed=LargeBinary())
+# "raw": run as written with the arrays as parameters (a dict of parameters would make
+# the ORM take it for a bulk insert of one row).
+_RECORD_INSERT = insert(Record).from_select(
+    ["resident_id", "kind", "natural_key", "day", "sealed", "revision", "source_client"],
+    select(
+        bindparam("resident", type_=Uuid()), bindparam("record_kind", type_=Text()),
+        _RECORD_NEW_ROWS.c.natural_key, _RECORD_NEW_ROWS.c.day, _RECORD_NEW_ROWS.c.sealed,
+        literal(1), bindparam("pushed_by", type_=Text()),
+    ),
+).execution_options(dml_strategy="raw")  # fmt: skip
+_RECORD_CHANGED_ROWS = Unnest(
+    "rows", natural_key=Text(), day=Date(), sealed=LargeBinary(), revision=Integer()
+)
+_RECORD_UPDATE = (
+    update(Record)
+    .where(
+        Record.resident_id == bindparam("resident"),
+        Record.kind == bindparam("record_kind"),
+        Record.natural_key == _RECORD_CHANGED_ROWS.c.natural_key,
+    )
+    .values(
+        day=_RECORD_CHANGED_ROWS.c.day, sealed=_RECORD_CHANGED_ROWS.c.sealed,
+        revision=_RECORD_CHANGED_ROWS.c.revision, source_client=bindparam("pushed_by"),
+        updated_at=func.now(),
+    )
+    .execution_options(synchronize_session=False)
+)  # fmt: skip
+
+
+class PushedRecordRows:
+    """One resident's records of one kind as a source's push writes them."""
+
+    def __init__(
+        self, session: AsyncSession, resident_id: uuid.UUID, kind: str, *, pushed_by: str
+    ) -> None:
+        self._session = session
+        self._where = {"resident": resident_id, "record_kind": kind, "pushed_by": pushed_by}
+
+    async def existing(self, natural_keys: Sequence[str]) -> dict[str, Any]:
+        """The stored (natural_key, sealed, revision) of these natural keys, by natural key."""
+        parameters = {**self._where, "natural_keys": list(natural_keys)}
+        return {
+            row.natural_key: row
+            for row in await self._session.execute(_RECORD_EXISTING, parameters)
+        }
+
+    async def insert(
+        self, *, natural_keys: Sequence[str], days: Sequence[date], sealed: Sequence[bytes]
+    ) -> None:
+        rows = _RECORD_NEW_ROWS.params(
+            natural_key=list(natural_keys), day=list(days), sealed=list(sealed)
+        )
+        await self._session.execute(_RECORD_INSERT, {**self._where, **rows})
+
+    async def update(
+        self,
+        *,
+        natural_keys: Sequence[str],
+        days: Sequence[date],
+        sealed: Sequence[bytes],
+        revisions: Sequence[int],
+    ) -> None:
+        rows = _RECORD_CHANGED_ROWS.params(
+            natural_key=list(natural_keys), day=list(days), sealed=list(sealed),
+            revision=list(revisions),
+        )  # fmt: skip
+        await self._session.execute(_RECORD_UPDATE, {**self._where, **rows})

@@ -14,28 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import msgspec
-from sqlalchemy import (
-    Date,
-    Integer,
-    LargeBinary,
-    Text,
-    Uuid,
-    bindparam,
-    func,
-    insert,
-    literal,
-    select,
-    update,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal_many
-from bank.db.bulk import Unnest
 from bank.vault.errors import ResidentGone
 from bank.vault.keystore import KeyStore
 from bank.vault.kinds import RecordKind, Table
-from bank.vault.models import StepDay, StepDayRevision
-from bank.vault.records import ItemResult, lock_resident, superseded
+from bank.vault.records import ItemResult, superseded
+from bank.vault.repository import StepDayRows, lock_resident
 from bank.vault.rules import Refusal
 from bank.vault.rules.steps import PushedStepDay, validate_step_day
 
@@ -78,35 +64,6 @@ def _opened(source: str, day: date, revision: int, plaintext: bytes) -> StoredSt
 
 STEPS = RecordKind[StoredStepDay](
     code="steps", schema_version=1, table=Table.STEP_DAYS, opened=_opened
-)
-
-# The statements of a push, built once (bank.db.bulk): parameters `resident` and the arrays.
-_WANTED = Unnest("wanted", day=Date(), source=Text())
-_EXISTING = (
-    select(StepDay.day, StepDay.source, StepDay.sealed, StepDay.revision)
-    .join(_WANTED.table, (StepDay.day == _WANTED.c.day) & (StepDay.source == _WANTED.c.source))
-    .where(StepDay.resident_id == bindparam("resident"))
-)
-_NEW_ROWS = Unnest("rows", day=Date(), source=Text(), sealed=LargeBinary())
-# "raw": run as written with the arrays as parameters (a dict of parameters would make
-# the ORM take it for a bulk insert of one row).
-_INSERT = insert(StepDay).from_select(
-    ["resident_id", "day", "source", "sealed", "revision"],
-    select(
-        bindparam("resident", type_=Uuid()), _NEW_ROWS.c.day, _NEW_ROWS.c.source,
-        _NEW_ROWS.c.sealed, literal(1),
-    ),
-).execution_options(dml_strategy="raw")  # fmt: skip
-_CHANGED_ROWS = Unnest("rows", day=Date(), source=Text(), sealed=LargeBinary(), revision=Integer())
-_UPDATE = (
-    update(StepDay)
-    .where(
-        StepDay.resident_id == bindparam("resident"),
-        StepDay.day == _CHANGED_ROWS.c.day,
-        StepDay.source == _CHANGED_ROWS.c.source,
-    )
-    .values(sealed=_CHANGED_ROWS.c.sealed, revision=_CHANGED_ROWS.c.revision, updated_at=func.now())
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -177,8 +134,8 @@ async def _plan(
     valid: dict[tuple[date, str], tuple[int, StepPayload]],
     results: dict[int, ItemResult],
 ) -> _Plan:
-    wanted = _WANTED.params(day=[day for day, _ in valid], source=[source for _, source in valid])
-    existing = (await session.execute(_EXISTING, {"resident": resident_id, **wanted})).all()
+    rows = StepDayRows(session, resident_id)
+    existing = await rows.existing([day for day, _ in valid], [source for _, source in valid])
     opened = await keys.for_opening(session, resident_id) if existing else {}
     plan = _Plan()
     binding = _binding(resident_id)
@@ -225,20 +182,19 @@ async def _write(
         ]
         return seal_many(key, binding, values)
 
+    rows = StepDayRows(session, resident_id)
     if plan.inserts:
-        rows = _NEW_ROWS.params(
-            day=[day for day, _ in plan.inserts],
-            source=[source for _, source in plan.inserts],
+        await rows.insert(
+            days=[day for day, _ in plan.inserts],
+            sources=[source for _, source in plan.inserts],
             sealed=sealed([(day, source, 1) for day, source in plan.inserts]),
         )
-        await session.execute(_INSERT, {"resident": resident_id, **rows})
     if plan.revisions:
-        await session.execute(insert(StepDayRevision), plan.revisions)
+        await rows.keep_revisions(plan.revisions)
     if plan.updates:
-        rows = _CHANGED_ROWS.params(
-            day=[day for day, _, _ in plan.updates],
-            source=[source for _, source, _ in plan.updates],
+        await rows.update(
+            days=[day for day, _, _ in plan.updates],
+            sources=[source for _, source, _ in plan.updates],
             sealed=sealed(plan.updates),
-            revision=[revision for _, _, revision in plan.updates],
+            revisions=[revision for _, _, revision in plan.updates],
         )
-        await session.execute(_UPDATE, {"resident": resident_id, **rows})

@@ -19,7 +19,7 @@ from bank.identity.models import Account
 from bank.vault.errors import ResidentGone
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import StepDay
-from bank.vault.records import ResidentLock, lock_resident
+from bank.vault.repository import ResidentLock, lock_resident
 from bank.vault.rules.steps import StepDayIn
 from bank.vault.steps import ingest_step_days
 from tests.bank.test_problems import assert_problem
