@@ -170,7 +170,9 @@ def create_app(
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if settings.embedded_worker:
-                    resources = WorkerResources(settings, db, app.state.keystore, packages)
+                    resources = WorkerResources(
+                        settings, db, app.state.keystore, packages, app.state.sections
+                    )
                     # Read by /health/ready: a worker being restarted makes the process unready.
                     app.state.job_worker = await stack.enter_async_context(
                         _embedded_worker(resources)

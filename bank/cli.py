@@ -21,7 +21,7 @@ from bank.db import Database, create_engine
 from bank.db.embedded import embedded_postgres
 from bank.demo.cli import register_commands as register_demo_commands
 from bank.demo.cli import run_seed
-from bank.package import Package
+from bank.package import Package, load_sections
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
 from bank.vault.keystore import KeyStore
 from bank.vault.resources import WorkerResources, keystore_from_settings
@@ -204,7 +204,9 @@ def worker(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, main_task.cancel)
         db = Database.connect(settings, role="bank-worker")
-        resources = WorkerResources(settings, db, keystore_from_settings(settings), PACKAGES)
+        resources = WorkerResources(
+            settings, db, keystore_from_settings(settings), PACKAGES, load_sections(PACKAGES)
+        )
         try:
             async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
                 await supervise(

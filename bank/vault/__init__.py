@@ -9,7 +9,8 @@ from bank.vault.controllers.ingest import CheckupIngestController, IngestControl
 from bank.vault.controllers.records import CheckupsController, LinksController, TransitController
 from bank.vault.controllers.steps import StepsController, erase_me
 from bank.vault.erasure import erase_records
-from bank.vault.exports import export_records, vault_tasks
+from bank.vault.exports import export_records
+from bank.vault.jobs import vault_tasks
 from bank.vault.keystore import KeyStore
 
 PACKAGE: Package[KeyStore] = Package(

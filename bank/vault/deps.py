@@ -18,6 +18,7 @@ from bank.identity.accounts import Accounts
 from bank.identity.throttle import Throttles
 from bank.vault.erasure import ResidentErasure
 from bank.vault.exports import Exports
+from bank.vault.jobs import enqueue_export_build
 from bank.vault.links import Links
 from bank.vault.reader import VaultReader
 from bank.vault.sources import SourcePushes
@@ -44,7 +45,7 @@ async def provide_source_pushes(db_session: DbSession, state: State) -> SourcePu
 
 
 async def provide_exports(db_session: DbSession, state: State) -> Exports:
-    return Exports(db_session, state.keystore)
+    return Exports(db_session, state.keystore, enqueue_build=enqueue_export_build)
 
 
 async def provide_erasure(db_session: DbSession, state: State) -> ResidentErasure:

@@ -1,10 +1,10 @@
 """Data portability: every record of a resident in one ZIP of JSON and CSV files.
 
-`POST /v1/me/exports` records a pending export and enqueues a job; the job reads and decrypts
-everything, builds the ZIP in memory (one resident's records: a few MB at most) and stores it
-sealed under the resident's data key, so the ZIP at rest is as protected as the records. It can
-be downloaded until it expires a day later; a nightly job deletes expired exports. Card and
-insurer numbers appear masked, as the bank keeps them.
+`POST /v1/me/exports` records a pending export and enqueues a job (bank.vault.jobs); the job
+reads every record through the vault reader, builds the ZIP in memory (one resident's records:
+a few MB at most) and stores it sealed under the resident's data key, so the ZIP at rest is as
+protected as the records. It can be downloaded until it expires a day later; an hourly job
+deletes expired exports. Card and insurer numbers appear masked, as the bank keeps them.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from procrastinate import Blueprint, JobContext
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal
-from bank.jobs import enqueue
 from bank.logs import get_logger
 from bank.package import Package, export_all
 from bank.vault import transit
@@ -34,15 +32,12 @@ from bank.vault.links import Links
 from bank.vault.models import Export
 from bank.vault.reader import ALL_DAYS, VaultReader
 from bank.vault.repository import ExportRows
-from bank.vault.resources import resources_of
 from bank.vault.steps import STEPS
 from bank.vault.transit import TAPS
 
 log = get_logger("bank.vault")
 
 EXPORT_LIFETIME = timedelta(days=1)
-
-vault_tasks = Blueprint()
 
 
 def _binding(resident_id: uuid.UUID) -> Binding:
@@ -215,13 +210,21 @@ async def build_export(
     log.info("vault.export_ready", export_id=str(export_id), size_bytes=len(archive))
 
 
+# (session, resident id, export id) -> None: enqueues the job that builds the export, in the
+# session's transaction (bank.vault.jobs gives the real one).
+EnqueueBuild = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[None]]
+
+
 class Exports:
     """A resident's exports: asked for, watched, downloaded while they last."""
 
-    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+    def __init__(
+        self, session: AsyncSession, keys: KeyStore, *, enqueue_build: EnqueueBuild
+    ) -> None:
         self._session = session
         self._rows = ExportRows(session)
         self._keys = keys
+        self._enqueue_build = enqueue_build
 
     async def request(self, resident_id: uuid.UUID) -> Export:
         """Record a pending export and enqueue the job that builds it, in this transaction: the
@@ -233,9 +236,7 @@ class Exports:
                 expires_at=now + EXPORT_LIFETIME,
             )
         )  # fmt: skip
-        await enqueue(
-            self._session, build_export_job, resident_id=str(resident_id), export_id=str(export.id)
-        )
+        await self._enqueue_build(self._session, resident_id, export.id)
         return export
 
     async def find(self, resident_id: uuid.UUID, export_id: uuid.UUID) -> Export:
@@ -253,22 +254,3 @@ class Exports:
         opened = await self._keys.for_opening(self._session, resident_id)
         binding = _binding(resident_id)
         return export, open_sealed(opened, binding, str(export.id), 1, export.sealed_zip)
-
-
-@vault_tasks.task(name="build_export", queue="exports", pass_context=True, retry=5)
-async def build_export_job(context: JobContext, resident_id: str, export_id: str) -> None:
-    resources = resources_of(context)
-    async with resources.database.unit_of_work() as session:
-        await build_export(
-            session, resources.keystore, uuid.UUID(resident_id), uuid.UUID(export_id),
-            resources.packages,
-        )  # fmt: skip
-
-
-@vault_tasks.periodic(cron="17 * * * *", periodic_id="purge-expired-exports")
-@vault_tasks.task(name="purge_expired_exports", queue="maintenance", pass_context=True)
-async def purge_expired_exports(context: JobContext, timestamp: int) -> None:
-    del timestamp
-    resources = resources_of(context)
-    async with resources.database.unit_of_work() as session:
-        await ExportRows(session).purge_expired(datetime.now(UTC))

@@ -9,10 +9,12 @@ vault's `KeyStore`: the kernel's worker must not import the vault.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from procrastinate import JobContext
+from pydantic_settings import BaseSettings
 
 from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database
@@ -27,6 +29,12 @@ class WorkerResources:
     database: Database
     keystore: KeyStore
     packages: tuple[Package[KeyStore], ...]  # as the composition root lists them
+    # Each package's own settings section (bank.package.load_sections), read at start-up: a
+    # package's job finds its configuration here, as its controllers do in app.state.sections.
+    sections: Mapping[str, BaseSettings] = field(default_factory=dict)
+
+    def section(self, package: str) -> BaseSettings:
+        return self.sections[package]
 
     def as_context(self) -> dict[str, Any]:
         return {"resources": self}
