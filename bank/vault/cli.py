@@ -1,4 +1,5 @@
-"""`bank keys rotate-kek`: re-wrap every data key under a new key-encryption key, online."""
+"""The vault's commands: `bank keys rotate-kek` (re-wrap every data key under a new
+key-encryption key, online) and `bank vault reseal` (format-1 sealed values sealed again)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import click
 
 from bank.crypto.provider import KeyProviderError
 from bank.crypto.providers import key_provider_from_settings
-from bank.db import create_engine
+from bank.db import Database, create_engine
 from bank.settings import Settings
+from bank.vault.reseal import RESEAL_BATCH, ResealSummary, reseal
+from bank.vault.resources import keystore_from_settings
 from bank.vault.rotation import (
     REWRAP_BATCH,
     KekRotation,
@@ -25,7 +28,9 @@ from bank.vault.rotation import (
 def register_commands(
     main: click.Group, settings_for: Callable[[], AbstractContextManager[Settings]]
 ) -> None:
-    """Attach `rotate-kek` to `bank keys`, the group auth's commands make for rotate-signing."""
+    """Attach `rotate-kek` to `bank keys`, the group auth's commands make for rotate-signing,
+    and make `bank vault`."""
+    _register_vault_group(main, settings_for)
     keys = main.commands.get("keys")
     if not isinstance(keys, click.Group):  # the vault builds on auth: auth registers first
         raise RuntimeError("register auth's commands before the vault's (`bank keys`)")
@@ -68,3 +73,39 @@ def register_commands(
                 }
             )
         )
+
+
+def _register_vault_group(
+    main: click.Group, settings_for: Callable[[], AbstractContextManager[Settings]]
+) -> None:
+    @main.group(name="vault")
+    def vault_group() -> None:
+        """The records vault's maintenance."""
+
+    @vault_group.command(name="reseal")
+    @click.option(
+        "--batch-size",
+        default=RESEAL_BATCH,
+        show_default=True,
+        type=click.IntRange(1, 10_000),
+        help="Residents resealed per transaction.",
+    )
+    def vault_reseal(batch_size: int) -> None:
+        """Seal every format-1 value again as format 2, bound to its row's revision, online.
+
+        Run it once, right after upgrading to the release that seals format 2 (docs/vault.md,
+        "Sealed format"). Run it again after a crash: it resumes. A value that does not open is
+        left as it is and counted. Prints a one-line JSON summary.
+        """
+
+        async def run(settings: Settings) -> ResealSummary:
+            async with Database.opened(settings, role="bank-cli") as database:
+                keystore = keystore_from_settings(settings)
+                return await reseal(database, keystore, batch_size=batch_size)
+
+        with settings_for() as settings:
+            try:
+                summary = asyncio.run(run(settings))
+            except KeyProviderError as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(json.dumps(summary.as_json()))

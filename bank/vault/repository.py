@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     Text,
+    Update,
     any_,
     bindparam,
     cast,
@@ -26,8 +28,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     select,
     tuple_,
+    union,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -35,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
+from bank.crypto.sealing import FORMAT_UNBOUND_REVISION
 from bank.db import locks as db_locks
 from bank.db.bulk import Unnest
 from bank.db.locks import resident_lock_statement
@@ -464,3 +469,155 @@ class PushedRecordRows:
             revision=list(revisions),
         )  # fmt: skip
         await self._session.execute(_RECORD_UPDATE, {**self._where, **rows})
+
+
+# --- Reseal: the format-1 values `bank vault reseal` seals again (bank.vault.reseal) -------------
+
+
+class SealedTable(StrEnum):
+    """Every table that holds sealed values, as the reseal names them in its summary."""
+
+    STEP_DAYS = "step_days"
+    STEP_DAY_REVISIONS = "step_day_revisions"
+    RECORDS = "records"
+    LINKS = "links"
+    EXPORTS = "exports"
+
+
+@dataclass(frozen=True)
+class _SealedColumns:
+    table: Any
+    key: tuple[Any, ...]  # the primary key, the resident first
+    sealed: Any
+    revision: Any | None  # None: the table keeps no revision (its values are never replaced)
+
+
+_SEALED_COLUMNS = {
+    SealedTable.STEP_DAYS: _SealedColumns(
+        StepDay, (StepDay.resident_id, StepDay.day, StepDay.source), StepDay.sealed,
+        StepDay.revision,
+    ),
+    SealedTable.STEP_DAY_REVISIONS: _SealedColumns(
+        StepDayRevision,
+        (StepDayRevision.resident_id, StepDayRevision.day, StepDayRevision.source,
+         StepDayRevision.revision),
+        StepDayRevision.sealed, StepDayRevision.revision,
+    ),
+    SealedTable.RECORDS: _SealedColumns(
+        Record, (Record.resident_id, Record.kind, Record.natural_key), Record.sealed,
+        Record.revision,
+    ),
+    SealedTable.LINKS: _SealedColumns(Link, (Link.resident_id, Link.id), Link.sealed, None),
+    SealedTable.EXPORTS: _SealedColumns(
+        Export, (Export.resident_id, Export.id), Export.sealed_zip, None
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class UnboundRow:
+    """A format-1 value and the primary key of its row."""
+
+    table: SealedTable
+    key: tuple[Any, ...]  # the table's primary key, the resident first
+    revision: int | None  # the row's revision; None where the table keeps none
+    sealed: bytes
+
+    @property
+    def resident_id(self) -> uuid.UUID:
+        resident: uuid.UUID = self.key[0]
+        return resident
+
+
+def _unbound(sealed: Any) -> Any:
+    # The format byte only: the server looks at one byte of each value and sends back only the
+    # values still to be resealed (NULL, an export not built yet, is not one).
+    return func.get_byte(sealed, 0) == FORMAT_UNBOUND_REVISION
+
+
+def _unbound_residents() -> Select[Any]:
+    # Each table's first `limit` residents in key order (its primary key's leading column, so
+    # an index scan can stop early), then the first `limit` of their union.
+    firsts = [
+        select(columns.key[0].label("resident_id"))
+        .where(columns.key[0] > bindparam("after", type_=Uuid()), _unbound(columns.sealed))
+        .distinct()
+        .order_by(columns.key[0])
+        .limit(bindparam("limit"))
+        .subquery()
+        for columns in _SEALED_COLUMNS.values()
+    ]
+    residents = union(*(select(first.c.resident_id) for first in firsts)).subquery()
+    return (
+        select(residents.c.resident_id).order_by(residents.c.resident_id).limit(bindparam("limit"))
+    )
+
+
+def _unbound_rows(columns: _SealedColumns) -> Select[Any]:
+    revision = columns.revision if columns.revision is not None else null()
+    return select(*columns.key, revision, columns.sealed).where(
+        columns.key[0] == any_(cast(bindparam("residents"), ARRAY(Uuid()))),
+        _unbound(columns.sealed),
+    )
+
+
+def _replacements(columns: _SealedColumns) -> Unnest:
+    key_types = {f"k{index}": column.type for index, column in enumerate(columns.key)}
+    return Unnest("resealed", **key_types, old=LargeBinary(), new=LargeBinary())
+
+
+def _reseal(columns: _SealedColumns, rows: Unnest) -> Update:
+    """Each row's value replaced by its new one where the row still holds the old value: a row
+    changed or deleted since it was read is left as it is (and not counted)."""
+    keys = [column == rows.c[f"k{index}"] for index, column in enumerate(columns.key)]
+    return (
+        update(columns.table)
+        .where(*keys, columns.sealed == rows.c.old)
+        .values({columns.sealed: rows.c.new})
+        .returning(columns.key[0])
+        .execution_options(synchronize_session=False)
+    )
+
+
+_UNBOUND_RESIDENTS = _unbound_residents()
+_UNBOUND_ROWS = {table: _unbound_rows(columns) for table, columns in _SEALED_COLUMNS.items()}
+_REPLACEMENTS = {table: _replacements(columns) for table, columns in _SEALED_COLUMNS.items()}
+_RESEAL = {
+    table: _reseal(columns, _REPLACEMENTS[table]) for table, columns in _SEALED_COLUMNS.items()
+}
+
+
+class ResealRows:
+    """The format-1 values of one session's view of the database, and their replacement."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def residents_after(self, after: uuid.UUID, limit: int) -> list[uuid.UUID]:
+        """Up to `limit` residents after `after`, in id order, that hold a format-1 value."""
+        result = await self._session.scalars(_UNBOUND_RESIDENTS, {"after": after, "limit": limit})
+        return list(result)
+
+    async def of(self, residents: Sequence[uuid.UUID]) -> list[UnboundRow]:
+        """Every format-1 value of these residents, in every table."""
+        found: list[UnboundRow] = []
+        for table, statement in _UNBOUND_ROWS.items():
+            width = len(_SEALED_COLUMNS[table].key)
+            for row in await self._session.execute(statement, {"residents": list(residents)}):
+                found.append(UnboundRow(table, tuple(row[:width]), row[width], row[width + 1]))
+        return found
+
+    async def replace(
+        self, table: SealedTable, values: Sequence[tuple[UnboundRow, bytes]]
+    ) -> list[uuid.UUID]:
+        """Write each row's new value where the row still holds the old one; the resident of
+        each row written."""
+        if not values:
+            return []
+        rows = _REPLACEMENTS[table]
+        width = len(_SEALED_COLUMNS[table].key)
+        arrays = {f"k{index}": [row.key[index] for row, _ in values] for index in range(width)}
+        parameters = rows.params(
+            **arrays, old=[row.sealed for row, _ in values], new=[new for _, new in values]
+        )
+        return list(await self._session.scalars(_RESEAL[table], parameters))
