@@ -23,7 +23,9 @@ def resident_lock_statement(*also: ColumnElement[Any]) -> Select[Any]:
         func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key", type_=Text()), 0)),
         select(_ACCOUNTS.c.id)
         .where(_ACCOUNTS.c.id == bindparam("resident"))
-        .with_for_update(key_share=True)
+        # read + key_share is FOR KEY SHARE (key_share alone is FOR NO KEY UPDATE, which two
+        # topics' locks on one account would wait on each other for).
+        .with_for_update(read=True, key_share=True)
         .scalar_subquery(),
         *also,
     )

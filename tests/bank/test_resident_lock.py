@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.db import make_session_factory
 from bank.db.locks import lock_resident
+from bank.identity.models import Account
+
+
+@pytest.fixture
+async def account(engine: AsyncEngine) -> AsyncIterator[uuid.UUID]:
+    """A committed resident account (the lock holds its row), deleted afterwards."""
+    resident = uuid.uuid4()
+    async with AsyncSession(engine) as session, session.begin():
+        session.add(
+            Account(
+                id=resident, kind="resident", email_index=f"lock-{resident}",
+                email_sealed=b"\x00", password_hash="-",
+            )
+        )  # fmt: skip
+    yield resident
+    async with AsyncSession(engine) as session, session.begin():
+        await session.execute(delete(Account).where(Account.id == resident))
 
 
 async def test_two_transactions_on_one_resident_serialise(engine: AsyncEngine) -> None:
@@ -47,3 +67,24 @@ async def test_a_rollback_releases_the_lock_and_a_missing_account_is_reported(
         await first.rollback()
         await asyncio.wait_for(lock_resident(second, "points", resident), timeout=5)
         await second.rollback()
+
+
+@pytest.mark.committing
+async def test_two_topics_on_one_existing_account_do_not_wait_and_erasure_waits_for_both(
+    engine: AsyncEngine, account: uuid.UUID
+) -> None:
+    sessions = make_session_factory(engine)
+    async with sessions() as points, sessions() as steps, sessions() as erasure:
+        assert (await lock_resident(points, "points", account)).account_exists
+        # Both hold the account row (FOR KEY SHARE), and shared row locks do not conflict.
+        held = await asyncio.wait_for(lock_resident(steps, "steps", account), timeout=5)
+        assert held.account_exists
+        erasing = asyncio.create_task(erasure.execute(delete(Account).where(Account.id == account)))
+        await asyncio.sleep(0.3)
+        assert not erasing.done()  # an erasure waits for every holder
+        await points.commit()
+        await asyncio.sleep(0.3)
+        assert not erasing.done()
+        await steps.commit()
+        await asyncio.wait_for(erasing, timeout=5)
+        await erasure.rollback()
