@@ -22,8 +22,8 @@ from bank.app import JOB_APP, PACKAGES
 from bank.db import Database, make_session_factory
 from bank.jobs import opened
 from bank.settings import Settings, as_libpq
-from bank.vault.repository import ExportRows
 from bank.vault.models import Export
+from bank.vault.repository import ExportRows
 from bank.vault.resources import WorkerResources
 from tests.bank.test_problems import assert_problem
 from tests.bank.vault.conftest import Clients, Residents
