@@ -51,8 +51,11 @@ class Package(Generic[Keys]):
     settings: type[BaseSettings] | None = None  # its section, read from BANK_<NAME>__<FIELD>
     erase: EraseHook | None = None
     export: ExportHook[Keys] | None = None
-    # (session, keys, resident, context) -> outcome counts: what the demo city seeds for one
-    # synthetic resident whose account exists; the context is the demo's (bank.demo.seed).
+    # (session, keys, resident, context) -> outcome names, counted into the seed's summary: what
+    # the demo city seeds for one synthetic resident whose account exists, in the resident's
+    # transaction. The context is the composition root's (`bank.demo.seed.SeedContext`: the
+    # resident's synthetic window, the last day seeded, the city's zone), which no package may
+    # import: a hook declares as a Protocol what it reads of it (`bank.vault.demo.DemoContext`).
     seed: Callable[[AsyncSession, Keys, uuid.UUID, Any], Awaitable[Iterable[str]]] | None = None
 
 

@@ -8,6 +8,7 @@ from bank.vault.controllers.exports import ExportsController
 from bank.vault.controllers.ingest import CheckupIngestController, IngestController
 from bank.vault.controllers.records import CheckupsController, LinksController, TransitController
 from bank.vault.controllers.steps import StepsController, erase_me
+from bank.vault.demo import seed_demo_records
 from bank.vault.erasure import erase_records
 from bank.vault.exports import export_records
 from bank.vault.jobs import vault_tasks
@@ -30,4 +31,5 @@ PACKAGE: Package[KeyStore] = Package(
     models=(models, keystore),
     erase=erase_records,
     export=export_records,
+    seed=seed_demo_records,
 )

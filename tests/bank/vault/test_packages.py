@@ -33,8 +33,7 @@ from bank.cli import register_packages
 from bank.crypto.keyring import LocalKeyring
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.db import Database, make_session_factory
-from bank.demo.seed import seed_city
-from bank.demo.synth import ResidentWindow
+from bank.demo.seed import SeedContext, seed_city
 from bank.identity.protect import AccountSecrets
 from bank.jobs import opened
 from bank.migrations.models import METADATA, metadata_of
@@ -110,11 +109,13 @@ SEEDED: list[tuple[uuid.UUID, int]] = []
 
 
 async def seed_notes(
-    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, window: ResidentWindow
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, context: SeedContext
 ) -> list[str]:
-    # After the vault's records, in the resident's transaction: the account is there.
+    # After the vault's hook, in the resident's transaction: the account and its links are there.
     assert await session.scalar(text("SELECT 1 FROM accounts WHERE id = :id"), {"id": resident_id})
-    SEEDED.append((resident_id, window.resident.index))
+    links = text("SELECT count(*) FROM links WHERE resident_id = :id")
+    assert await session.scalar(links, {"id": resident_id}) == 2
+    SEEDED.append((resident_id, context.window.resident.index))
     return ["noted", "noted"]
 
 
