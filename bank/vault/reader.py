@@ -5,10 +5,11 @@ partner releases (one resident at a time, `VaultReader`) and the nightly points 
 open-data publisher (every resident, `BatchReader`). Neither decides what may be released: they
 open what they are asked for, and the consent service decides what is asked.
 
-A batch reads residents a batch at a time in id order: one query for the batch's keys, one
-provider round to unwrap them, one query per kind for their rows. Each resident's keys are
-unwrapped once per run, and only one batch's keys and records are held at a time, so memory
-does not grow with the number of residents.
+A batch reads residents a batch at a time in id order: one query per kind for their rows (a row
+per resident, the records' columns as arrays), then one query for their keys and one provider
+round to unwrap them. Each resident's keys are unwrapped once per run, and only one batch's rows
+are held at a time (its records are opened a resident at a time, as the caller takes them), so
+memory does not grow with the number of residents.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bank.crypto.sealing import Binding, OpeningKeys, open_sealed
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.kinds import RecordKind
-from bank.vault.repository import FIRST, RecordRows, SealedRow
+from bank.vault.repository import FIRST, RecordRows, SealedRows
 
 R = TypeVar("R")
 
@@ -33,16 +34,19 @@ _WHOLE_PAGE = 1000  # `everything` reads this many rows per query
 _NO_RESIDENT = uuid.UUID(int=0)
 
 
-def _opened(
-    kind: RecordKind[R], keys: OpeningKeys, binding: Binding, rows: Sequence[SealedRow]
-) -> list[R]:
+def _opened(kind: RecordKind[R], keys: OpeningKeys, binding: Binding, rows: SealedRows) -> list[R]:
     natural_key, opened = kind.natural_key, kind.opened
-    records: list[R] = []
-    for row in rows:
-        key = natural_key(row.day, row.row_key)
-        plaintext = open_sealed(keys, binding, key, row.revision, row.sealed)
-        records.append(opened(row.row_key, row.day, row.revision, plaintext))
-    return records
+    return [
+        opened(
+            row_key,
+            day,
+            revision,
+            open_sealed(keys, binding, natural_key(day, row_key), revision, sealed),
+        )
+        for day, row_key, sealed, revision in zip(
+            rows.days, rows.row_keys, rows.sealed, rows.revisions, strict=True
+        )
+    ]
 
 
 class VaultReader:
@@ -68,40 +72,41 @@ class VaultReader:
         rows = await self._rows.page(
             kind, resident_id, start, end, after=after or FIRST, limit=limit
         )
-        return await self._open(kind, resident_id, rows)
+        return await self._open(kind, resident_id, [rows])
 
     async def everything(
         self, kind: RecordKind[R], resident_id: uuid.UUID, start: date, end: date
     ) -> list[R]:
         """All the resident's records of the kind in [start, end] (a month's rides, an export),
         read a thousand rows per query and the key unwrapped once."""
-        rows: list[SealedRow] = []
+        pages: list[SealedRows] = []
         after = FIRST
         while True:
             page = await self._rows.page(
                 kind, resident_id, start, end, after=after, limit=_WHOLE_PAGE
             )
-            rows += page
+            pages.append(page)
             if len(page) < _WHOLE_PAGE:
-                return await self._open(kind, resident_id, rows)
-            after = (page[-1].day, page[-1].row_key)
+                return await self._open(kind, resident_id, pages)
+            after = page.last()
 
     async def latest(self, kind: RecordKind[R], resident_id: uuid.UUID) -> R | None:
         """The resident's record of the kind with the latest (day, row key), if any."""
-        row = await self._rows.latest(kind, resident_id)
-        records = await self._open(kind, resident_id, [row] if row else [])
+        rows = await self._rows.latest(kind, resident_id)
+        records = await self._open(kind, resident_id, [rows])
         return records[0] if records else None
 
     async def _open(
-        self, kind: RecordKind[R], resident_id: uuid.UUID, rows: Sequence[SealedRow]
+        self, kind: RecordKind[R], resident_id: uuid.UUID, pages: Sequence[SealedRows]
     ) -> list[R]:
-        if not rows:
+        if not any(pages):
             return []
         try:
             keys = await self._keys.for_opening(self._session, resident_id)
         except KeyErased:
             return []  # erased while this read was under way: nothing of theirs is readable
-        return _opened(kind, keys, Binding(resident_id, kind.code, kind.schema_version), rows)
+        binding = Binding(resident_id, kind.code, kind.schema_version)
+        return [record for page in pages for record in _opened(kind, keys, binding, page)]
 
 
 @dataclass(frozen=True)
@@ -143,29 +148,24 @@ class BatchReader:
         start: date,
         end: date,
     ) -> AsyncIterator[ResidentRecords]:
-        """These residents' records (one batch: a query per kind, one provider round), each
-        resident that has a data key in the order given."""
-        keys = await self._keys.for_opening_many(self._session, residents)
-        by_resident: dict[uuid.UUID, dict[str, list[SealedRow]]] = {
-            resident: {kind.code: [] for kind in kinds}
-            for resident in residents
-            if resident in keys
+        """These residents' records (one batch: a query per kind, then one for their keys and one
+        provider round), each resident that has a data key in the order given.
+
+        Rows are read before keys. An erasure takes a resident's keys and rows in one commit: one
+        that lands between the two queries leaves rows without a key, and the resident is
+        skipped, not an error. (Read the other way round, they would be read as a resident with
+        a key and nothing recorded.)"""
+        rows = {
+            kind.code: await self._rows.of_residents(kind, residents, start, end) for kind in kinds
         }
-        for kind in kinds:
-            for row in await self._rows.of_residents(kind, list(by_resident), start, end):
-                # A row of a resident erased between the two queries has no keys here.
-                if (rows := by_resident.get(row.resident_id)) is not None:
-                    rows[kind.code].append(row)
-        for resident, rows_by_kind in by_resident.items():
-            yield ResidentRecords(
-                resident,
-                {
-                    kind.code: _opened(
-                        kind,
-                        keys[resident],
-                        Binding(resident, kind.code, kind.schema_version),
-                        rows_by_kind[kind.code],
-                    )
-                    for kind in kinds
-                },
-            )
+        keys = await self._keys.for_opening_many(self._session, residents)
+        for resident in residents:
+            opening = keys.get(resident)
+            if opening is None:
+                continue  # erased, or never sealed anything: nothing of theirs opens
+            records: dict[str, list[Any]] = {}
+            for kind in kinds:
+                found = rows[kind.code].get(resident)
+                binding = Binding(resident, kind.code, kind.schema_version)
+                records[kind.code] = _opened(kind, opening, binding, found) if found else []
+            yield ResidentRecords(resident, records)

@@ -34,8 +34,9 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
@@ -53,12 +54,21 @@ FIRST = (date.min, "")
 
 
 @dataclass(frozen=True, slots=True)
-class SealedRow:
+class SealedRows:
+    """One resident's sealed rows of a kind, column by column, in (day, row key) order."""
+
     resident_id: uuid.UUID
-    day: date
-    row_key: str
-    sealed: bytes
-    revision: int
+    days: Sequence[date]
+    row_keys: Sequence[str]
+    sealed: Sequence[bytes]
+    revisions: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def last(self) -> tuple[date, str]:
+        """(day, row key) of the last row: where the next page starts."""
+        return self.days[-1], self.row_keys[-1]
 
 
 def _columns(table: Table) -> tuple[Any, ...]:
@@ -75,7 +85,7 @@ def _of_kind(table: Table, query: Select[Any]) -> Select[Any]:
 def _page(table: Table) -> Select[Any]:
     resident, day, key, sealed, revision = _columns(table)
     query = (
-        select(resident, day, key, sealed, revision)
+        select(day, key, sealed, revision)
         .where(
             resident == bindparam("resident", type_=Uuid()),
             day >= bindparam("start", type_=Date()),
@@ -92,7 +102,7 @@ def _page(table: Table) -> Select[Any]:
 def _latest(table: Table) -> Select[Any]:
     resident, day, key, sealed, revision = _columns(table)
     query = (
-        select(resident, day, key, sealed, revision)
+        select(day, key, sealed, revision)
         .where(resident == bindparam("resident", type_=Uuid()))
         .order_by(day.desc(), key.desc())
         .limit(1)
@@ -101,15 +111,23 @@ def _latest(table: Table) -> Select[Any]:
 
 
 def _of_residents(table: Table) -> Select[Any]:
+    # One row per resident, each column an array in (day, row key) order: a batch's rows cost a
+    # Python object per resident, not one (and a collector's walk) per record.
     resident, day, key, sealed, revision = _columns(table)
     query = (
-        select(resident, day, key, sealed, revision)
+        select(
+            resident,
+            *(
+                func.array_agg(aggregate_order_by(column, day, key))
+                for column in (day, key, sealed, revision)
+            ),
+        )
         .where(
             resident == any_(cast(bindparam("residents"), ARRAY(Uuid()))),
             day >= bindparam("start", type_=Date()),
             day <= bindparam("end", type_=Date()),
         )
-        .order_by(resident, day, key)
+        .group_by(resident)
     )
     return _of_kind(table, query)
 
@@ -125,8 +143,10 @@ _RESIDENTS_AFTER = (
 )
 
 
-def _rows(result: Any) -> list[SealedRow]:
-    return [SealedRow(*row) for row in result]
+def _columns_of(resident_id: uuid.UUID, result: Result[Any]) -> SealedRows:
+    rows = result.all()
+    days, keys, sealed, revisions = zip(*rows, strict=True) if rows else ((), (), (), ())
+    return SealedRows(resident_id, days, keys, sealed, revisions)
 
 
 class RecordRows:
@@ -144,26 +164,28 @@ class RecordRows:
         *,
         after: tuple[date, str] = FIRST,
         limit: int,
-    ) -> list[SealedRow]:
-        """The resident's rows of the kind in [start, end] after `after`, by (day, row key)."""
+    ) -> SealedRows:
+        """The resident's rows of the kind in [start, end] after `after`, at most `limit`."""
         parameters = {
             "resident": resident_id, "start": start, "end": end, "after_day": after[0],
             "after_key": after[1], "limit": limit, "kind": kind.code,
         }  # fmt: skip
-        return _rows(await self._session.execute(_PAGE[kind.table], parameters))
+        result = await self._session.execute(_PAGE[kind.table], parameters)
+        return _columns_of(resident_id, result)
 
-    async def latest(self, kind: RecordKind[Any], resident_id: uuid.UUID) -> SealedRow | None:
-        """The resident's row of the kind with the latest (day, row key)."""
+    async def latest(self, kind: RecordKind[Any], resident_id: uuid.UUID) -> SealedRows:
+        """The resident's row of the kind with the latest (day, row key), if any."""
         parameters = {"resident": resident_id, "kind": kind.code}
-        rows = _rows(await self._session.execute(_LATEST[kind.table], parameters))
-        return rows[0] if rows else None
+        result = await self._session.execute(_LATEST[kind.table], parameters)
+        return _columns_of(resident_id, result)
 
     async def of_residents(
         self, kind: RecordKind[Any], residents: Sequence[uuid.UUID], start: date, end: date
-    ) -> list[SealedRow]:
-        """Every row of the kind in [start, end] of these residents, by (resident, day, key)."""
+    ) -> dict[uuid.UUID, SealedRows]:
+        """The rows of the kind in [start, end] of each of these residents who has any."""
         parameters = {"residents": list(residents), "start": start, "end": end, "kind": kind.code}
-        return _rows(await self._session.execute(_OF_RESIDENTS[kind.table], parameters))
+        result = await self._session.execute(_OF_RESIDENTS[kind.table], parameters)
+        return {row[0]: SealedRows(*row) for row in result.all()}
 
     async def residents_after(self, after: uuid.UUID, limit: int) -> list[uuid.UUID]:
         """Up to `limit` residents' ids after `after`, in id order (a batch job's keyset)."""
