@@ -41,6 +41,7 @@ from bank.crypto.provider import KeyProvider, WrappedKey
 from bank.crypto.provider_calls import ProviderCalls
 from bank.crypto.sealing import OpeningKeys, SealingKey
 from bank.db.base import Base
+from bank.db.driver import DriverQuery
 
 KEYSTORE_SCHEMA = "keystore"
 MAX_SEALS_PER_KEY = 2**30
@@ -81,9 +82,12 @@ _RESERVE = (
     .execution_options(synchronize_session=False)
 )
 
-_KEYS_OF = select(
-    DataKey.resident_id, DataKey.version, DataKey.wrapped_key, DataKey.kek_version
-).where(DataKey.resident_id == any_(cast(bindparam("residents"), ARRAY(Uuid()))))
+# Every read of personal data runs it: on the driver (bank.db.driver).
+_KEYS_OF = DriverQuery(
+    select(DataKey.resident_id, DataKey.version, DataKey.wrapped_key, DataKey.kek_version).where(
+        DataKey.resident_id == any_(cast(bindparam("residents"), ARRAY(Uuid())))
+    )
+)
 
 
 class KeyErased(Exception):
@@ -128,11 +132,11 @@ class KeyStore:
         """Every version of each resident's key, unwrapped, in one query and one provider round
         (one thread hop for an HSM); a resident without keys (erased, or never sealed) is
         absent."""
-        rows = (await session.execute(_KEYS_OF, {"residents": list(residents)})).all()
+        rows = await _KEYS_OF.fetch(session, {"residents": list(residents)})
         unwrapped = await self._provider.unwrap_all([_wrapped(*row) for row in rows])
         opened: dict[uuid.UUID, dict[int, AESGCM]] = {}
-        for row, key in zip(rows, unwrapped, strict=True):
-            opened.setdefault(row.resident_id, {})[row.version] = AESGCM(key)
+        for (resident_id, version, _, _), key in zip(rows, unwrapped, strict=True):
+            opened.setdefault(resident_id, {})[version] = AESGCM(key)
         return dict(opened)
 
     async def blind_index(self, purpose: str, value: str) -> bytes:

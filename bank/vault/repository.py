@@ -36,13 +36,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from bank.crypto.sealing import FORMAT_UNBOUND_REVISION
 from bank.db import locks as db_locks
 from bank.db.bulk import Unnest
+from bank.db.driver import DriverQuery
 from bank.db.locks import resident_lock_statement
 from bank.identity.models import Account
 from bank.vault.keystore import DataKey
@@ -132,8 +132,9 @@ def _of_residents(table: Table) -> Select[Any]:
     return _of_kind(table, query)
 
 
-_PAGE = {table: _page(table) for table in Table}
-_LATEST = {table: _latest(table) for table in Table}
+# A resident's reads are the read path's hot statements: run on the driver (bank.db.driver).
+_PAGE = {table: DriverQuery(_page(table)) for table in Table}
+_LATEST = {table: DriverQuery(_latest(table)) for table in Table}
 _OF_RESIDENTS = {table: _of_residents(table) for table in Table}
 _RESIDENTS_AFTER = (
     select(Account.id)
@@ -143,8 +144,7 @@ _RESIDENTS_AFTER = (
 )
 
 
-def _columns_of(resident_id: uuid.UUID, result: Result[Any]) -> SealedRows:
-    rows = result.all()
+def _columns_of(resident_id: uuid.UUID, rows: Sequence[Any]) -> SealedRows:
     days, keys, sealed, revisions = zip(*rows, strict=True) if rows else ((), (), (), ())
     return SealedRows(resident_id, days, keys, sealed, revisions)
 
@@ -170,14 +170,13 @@ class RecordRows:
             "resident": resident_id, "start": start, "end": end, "after_day": after[0],
             "after_key": after[1], "limit": limit, "kind": kind.code,
         }  # fmt: skip
-        result = await self._session.execute(_PAGE[kind.table], parameters)
-        return _columns_of(resident_id, result)
+        return _columns_of(resident_id, await _PAGE[kind.table].fetch(self._session, parameters))
 
     async def latest(self, kind: RecordKind[Any], resident_id: uuid.UUID) -> SealedRows:
         """The resident's row of the kind with the latest (day, row key), if any."""
         parameters = {"resident": resident_id, "kind": kind.code}
-        result = await self._session.execute(_LATEST[kind.table], parameters)
-        return _columns_of(resident_id, result)
+        rows = await _LATEST[kind.table].fetch(self._session, parameters)
+        return _columns_of(resident_id, rows)
 
     async def of_residents(
         self, kind: RecordKind[Any], residents: Sequence[uuid.UUID], start: date, end: date
