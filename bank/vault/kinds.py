@@ -14,6 +14,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+import msgspec
+
 R = TypeVar("R")
 
 
@@ -38,8 +40,10 @@ class RecordKind(Generic[R]):
         return f"{day.isoformat()}|{row_key}" if self.table is Table.STEP_DAYS else row_key
 
 
-@dataclass(frozen=True, slots=True)
-class Opened(Generic[R]):
+# A msgspec Struct rather than a dataclass: a batch makes one per record, and a frozen
+# dataclass's __init__ costs ten times as much (1.4 µs against 0.15). Never part of a cycle, so
+# the collector need not track it.
+class Opened(msgspec.Struct, Generic[R], frozen=True, gc=False):
     """A pushed record, opened: its natural key, local day and revision beside the payload."""
 
     natural_key: str

@@ -37,9 +37,8 @@ class StepPayload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     device_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredStepDay:
-    """An opened day of steps (bank.vault.reader)."""
+class StoredStepDay(msgspec.Struct, frozen=True, gc=False):
+    """An opened day of steps (bank.vault.reader); a Struct for the reason `Opened` is one."""
 
     day: date
     source: str
