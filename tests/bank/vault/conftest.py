@@ -22,8 +22,9 @@ from typing import Protocol, TypeVar
 import httpx
 import pytest
 from litestar import Litestar
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from bank.auth.clients import ClientRegistry, Registration
 from bank.auth.keys import ActiveKey, SigningKeys
@@ -32,8 +33,10 @@ from bank.auth.passwords import hash_password
 from bank.auth.principals import PrincipalType
 from bank.auth.tokens import mint_access_token
 from bank.crypto.tokens import new_token
+from bank.db.migrate import upgrade
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets
+from bank.settings import Settings
 from bank.vault.keystore import DataKey
 from bank.vault.models import ErasureReceipt
 from tests.bank.auth.factories import CORPORATE_NUMBER, PMARK, new_key
@@ -324,3 +327,31 @@ def unique_marker() -> int:
 
 def days_back(today: date, count: int, *, start: int = 1) -> list[date]:
     return [today - timedelta(days=start + n) for n in range(count)]
+
+
+@pytest.fixture(scope="module")
+async def own_database(settings: Settings, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """A database of the test module's own, migrated to head, for tests of commands that read
+    every row of their database (a KEK rotation re-wraps every data key, a reseal reads every
+    sealed table): the shared one holds other tests' rows under keys long gone."""
+    name = f"bank_own_{uuid.uuid4().hex[:10]}"
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    own = create_async_engine(make_url(settings.async_database_url()).set(database=name))
+    try:
+        async with own.begin() as connection:
+            await connection.run_sync(upgrade)
+        yield own
+    finally:
+        await own.dispose()
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def vault(own_database: AsyncEngine) -> AsyncEngine:
+    """The module's own database, emptied of accounts and data keys before each test."""
+    async with own_database.begin() as connection:
+        await connection.execute(text("TRUNCATE keystore.data_keys, accounts CASCADE"))
+    return own_database

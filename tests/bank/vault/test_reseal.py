@@ -9,7 +9,6 @@ import json
 import os
 import struct
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,17 +20,14 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.cli import main as cli
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.sealing import Binding, RecordDoesNotOpen, SealingKey, open_sealed, seal
 from bank.db import Database, make_session_factory
 from bank.db.locks import lock_resident
-from bank.db.migrate import upgrade
 from bank.identity.models import Account
-from bank.settings import Settings
 from bank.vault.checkups import CHECKUPS, CheckupPayload, ItemPayload
 from bank.vault.exports import Exports
 from bank.vault.keystore import KeyStore
@@ -61,32 +57,6 @@ def _format_one(
     nonce = os.urandom(12)
     aad = f"{owner}|{kind}|{natural_key}|v1".encode()
     return struct.pack(">BI", 1, key.version) + nonce + key.aead.encrypt(nonce, plaintext, aad)
-
-
-@pytest.fixture(scope="module")
-async def own_database(settings: Settings, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """A database of the module's own, migrated to head: the reseal reads every table of its
-    database, and the shared one holds other tests' rows under keys long gone."""
-    name = f"bank_reseal_{uuid.uuid4().hex[:10]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    own = create_async_engine(make_url(settings.async_database_url()).set(database=name))
-    try:
-        async with own.begin() as connection:
-            await connection.run_sync(upgrade)
-        yield own
-    finally:
-        await own.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture
-async def vault(own_database: AsyncEngine) -> AsyncEngine:
-    async with own_database.begin() as connection:
-        await connection.execute(text("TRUNCATE keystore.data_keys, accounts CASCADE"))
-    return own_database
 
 
 @pytest.fixture

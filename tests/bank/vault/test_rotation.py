@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,16 +15,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.cli import main as cli
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import KeyProvider, KeyProviderError
 from bank.crypto.sealing import Binding, open_sealed, seal
-from bank.db.migrate import upgrade
 from bank.identity.models import Account
-from bank.settings import Settings
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import StepDay
 from bank.vault.rotation import KekRotation, RotationInProgress, rotate_kek
@@ -37,32 +34,6 @@ softhsm = softhsm_fixtures.softhsm  # the SoftHSM2 token, for the pkcs11 runs
 
 class Crash(Exception):
     """Stands for the process dying between two batches."""
-
-
-@pytest.fixture(scope="module")
-async def own_database(settings: Settings, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """A database of the module's own, migrated to head: a rotation re-wraps every data key in
-    its database, and the shared one holds keys under other tests' (long gone) providers."""
-    name = f"bank_rotation_{uuid.uuid4().hex[:10]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    own = create_async_engine(make_url(settings.async_database_url()).set(database=name))
-    try:
-        async with own.begin() as connection:
-            await connection.run_sync(upgrade)
-        yield own
-    finally:
-        await own.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture
-async def vault(own_database: AsyncEngine) -> AsyncEngine:
-    async with own_database.begin() as connection:
-        await connection.execute(text("TRUNCATE keystore.data_keys, accounts CASCADE"))
-    return own_database
 
 
 @dataclass
