@@ -7,8 +7,9 @@ parameter that could name another resident.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -18,14 +19,15 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from bank import reference
 from bank.auth.guards import CurrentPrincipal, requires, security
-from bank.auth.principals import PrincipalType
+from bank.auth.principals import Principal, PrincipalType
 from bank.http.problems import problem_responses
 from bank.vault.checkups import CHECKUPS, CheckupPayload
 from bank.vault.deps import LinksService, Reader, provides
 from bank.vault.errors import InvalidLink, NoCheckup
-from bank.vault.kinds import Opened
+from bank.vault.kinds import Opened, RecordKind
 from bank.vault.links import LinkKind, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
+from bank.vault.reader import VaultReader
 from bank.vault.representations import checkups as represent_checkups
 from bank.vault.representations import transit as represent_transit
 from bank.vault.schemas import (
@@ -46,6 +48,27 @@ from bank.vault.transit import TAPS
 
 def _position(record: Opened[Any]) -> tuple[date, str]:
     return record.day, record.natural_key
+
+
+P = TypeVar("P")
+
+
+async def _page_of(
+    reader: VaultReader,
+    kind: RecordKind[Opened[P]],
+    principal: Principal,
+    start: date,
+    end: date,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Sequence[Opened[P]], str | None]:
+    """A page of the caller's own records of a pushed kind, and the cursor to the next one."""
+    check_range(start, end)
+    rows = await reader.page(
+        kind, uuid.UUID(principal.subject), start, end,
+        after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
+    )  # fmt: skip
+    return split_page(rows, limit, _position)
 
 
 def _link_key(body: LinkBody) -> tuple[LinkKind, str]:
@@ -132,12 +155,7 @@ class TransitController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
         cursor: Annotated[str | None, QueryParameter()] = None,
     ) -> TapPage:
-        check_range(start, end)
-        rows = await reader.page(
-            TAPS, uuid.UUID(principal.subject), start, end,
-            after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
-        )  # fmt: skip
-        page, cursor_after = split_page(rows, limit, _position)
+        page, cursor_after = await _page_of(reader, TAPS, principal, start, end, cursor, limit)
         return TapPage(
             items=[TapView(**msgspec.structs.asdict(tap.payload)) for tap in page],
             next_cursor=cursor_after,
@@ -210,12 +228,7 @@ class CheckupsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, QueryParameter()] = None,
     ) -> CheckupPage:
-        check_range(start, end)
-        rows = await reader.page(
-            CHECKUPS, uuid.UUID(principal.subject), start, end,
-            after=decode_cursor(cursor) if cursor else None, limit=limit + 1,
-        )  # fmt: skip
-        page, cursor_after = split_page(rows, limit, _position)
+        page, cursor_after = await _page_of(reader, CHECKUPS, principal, start, end, cursor, limit)
         return CheckupPage(
             items=[_checkup_view(exam.payload) for exam in page],
             next_cursor=cursor_after,
