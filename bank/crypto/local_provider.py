@@ -1,7 +1,9 @@
 """The embedded KeyProvider: KEKs and the blind-index key in 0600 files under `data_dir/keys/vault`.
 
-Each KEK version is its own file (`kek-<n>.key`), created atomically with 0600 permissions;
-retiring a version deletes its file. Suitable for the demo and for a single host whose disk is
+Each KEK version is its own file (`kek-<n>.key`), created atomically with 0600 permissions, and
+its start time (KeyProvider.kek_started) a one-line ISO-8601 file beside it (`kek-<n>.started`),
+not the key file's mtime, which a copy of the directory without `-p` would reset;
+retiring a version deletes both. Suitable for the demo and for a single host whose disk is
 protected; production uses the PKCS#11 provider.
 """
 
@@ -13,6 +15,7 @@ import hmac
 import os
 import re
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -74,6 +77,8 @@ class LocalKeyProvider:
             return versions[-1]
         with contextlib.suppress(FileExistsError):  # another process created it first
             write_new_key_file(self._path(1))
+            # The first version starts as it is made: no data key exists under another one.
+            self.mark_kek_started(1, datetime.now(UTC))
         return 1
 
     def new_kek_version(self) -> int:
@@ -86,6 +91,40 @@ class LocalKeyProvider:
             raise KeyProviderError("the current KEK version cannot be retired")
         self._keks.pop(version, None)
         self._path(version).unlink(missing_ok=True)
+        self._started_path(version).unlink(missing_ok=True)
+
+    def _started_path(self, version: int) -> Path:
+        return self._directory / f"kek-{version}.started"
+
+    def kek_started(self) -> dict[int, datetime | None]:
+        started: dict[int, datetime | None] = {}
+        for version in self.kek_versions():
+            try:
+                text = self._started_path(version).read_text().strip()
+            except FileNotFoundError:
+                started[version] = None
+                continue
+            try:
+                at = datetime.fromisoformat(text)
+            except ValueError:
+                raise KeyProviderError(f"kek-{version}.started does not hold a time") from None
+            started[version] = at if at.tzinfo is not None else None
+        return started
+
+    def mark_kek_started(self, version: int, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("a KEK's start must be timezone-aware")
+        if not self._path(version).exists():
+            raise KeyProviderError(f"KEK version {version} is not available")
+        # Written whole and renamed: a reader sees the old time or the new one, never half.
+        path = self._started_path(version)
+        spare = self._directory / f".kek-{version}.{secrets.token_hex(4)}"
+        descriptor = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(at.astimezone(UTC).isoformat() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(spare, path)
 
     def _kek(self, version: int) -> bytes:
         key = self._keks.get(version)

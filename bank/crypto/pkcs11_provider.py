@@ -4,7 +4,10 @@ KEK version n is an AES-256 token object labelled `bank-kek-<n>` (sensitive, not
 ENCRYPT/DECRYPT only); data keys are wrapped inside the HSM with CKM_AES_GCM, a random 96-bit IV
 and the caller's associated data, and the blob is IV ‖ ciphertext ‖ tag, as in the local
 provider. The blind-index key is a generic secret labelled `bank-blind-index` used only with
-CKM_SHA256_HMAC, over the same purpose-separated message as the local provider.
+CKM_SHA256_HMAC, over the same purpose-separated message as the local provider. A version's start
+time (KeyProvider.kek_started) is a private token data object, application `bank-kek-start`,
+labelled like its key, whose value is the ISO-8601 time (the keys are not modifiable, and
+CKA_START_DATE holds a day, not a time).
 
 python-pkcs11 calls C_Initialize without locking callbacks, which lets the module assume one
 caller at a time: every call in this process is serialised by one lock, and the process keeps one
@@ -29,6 +32,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
@@ -148,6 +152,19 @@ def kek_label(version: int) -> str:
     return f"bank-kek-{version}"
 
 
+START_APPLICATION = "bank-kek-start"
+
+
+def _start_template(version: int | None = None) -> dict[Attribute, Any]:
+    template: dict[Attribute, Any] = {
+        Attribute.CLASS: ObjectClass.DATA,
+        Attribute.APPLICATION: START_APPLICATION,
+    }
+    if version is not None:
+        template[Attribute.LABEL] = kek_label(version)
+    return template
+
+
 def _secret_keys(
     session: pkcs11.Session, *, label: str | None = None, key_type: KeyType | None = None
 ) -> list[_Key]:
@@ -158,6 +175,14 @@ def _secret_keys(
         template[Attribute.KEY_TYPE] = key_type
     # list(): a search left open would hold the session's find operation.
     return [cast("_Key", found) for found in list(session.get_objects(template))]
+
+
+def _parse_start(value: bytes) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(value.decode())
+    except (UnicodeDecodeError, ValueError):
+        raise KeyProviderError("a KEK start object does not hold a time") from None
+    return at if at.tzinfo is not None else None
 
 
 class Pkcs11KeyProvider:
@@ -270,6 +295,8 @@ class Pkcs11KeyProvider:
             if versions:
                 return versions[-1]
             self._generate_kek(session, 1)
+            # The first version starts as it is made: no data key exists under another one.
+            self._mark_started(session, 1, datetime.now(UTC))
             return 1
 
         return self._run("key listing", current)
@@ -289,8 +316,43 @@ class Pkcs11KeyProvider:
                 raise KeyProviderError("the current KEK version cannot be retired")
             for key in _secret_keys(session, label=kek_label(version)):
                 key.destroy()
+            for start in session.get_objects(_start_template(version)):
+                start.destroy()
 
         self._run("key destruction", retire)
+
+    def kek_started(self) -> dict[int, datetime | None]:
+        def read(session: pkcs11.Session) -> dict[int, datetime | None]:
+            started: dict[int, datetime | None] = dict.fromkeys(self._versions(session))
+            for item in session.get_objects(_start_template()):
+                match = _KEK_LABEL.match(item[Attribute.LABEL])
+                if match and int(match.group(1)) in started:
+                    at = _parse_start(bytes(cast("_Key", item)[Attribute.VALUE]))
+                    started[int(match.group(1))] = at
+            return started
+
+        return self._run("key start listing", read)
+
+    def mark_kek_started(self, version: int, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("a KEK's start must be timezone-aware")
+        self._run("key start record", lambda session: self._mark_started(session, version, at))
+
+    def _mark_started(self, session: pkcs11.Session, version: int, at: datetime) -> None:
+        if version not in self._versions(session):
+            raise KeyProviderError(f"KEK version {version} is not available")
+        # The key objects are not modifiable: the start is a data object of its own, replaced
+        # whole (a crash in between leaves no start, read as unknown, which only delays).
+        for old in session.get_objects(_start_template(version)):
+            old.destroy()
+        session.create_object(
+            {
+                **_start_template(version),
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.VALUE: at.astimezone(UTC).isoformat().encode(),
+            }
+        )
 
     # Wrapping -------------------------------------------------------------------------------
 

@@ -12,11 +12,17 @@ KEK versions are positive integers; the highest present is current. `new_kek_ver
 the next one; `retire_kek_version(v)` destroys an old one once nothing is wrapped under it.
 Wrapping binds associated data (the resident and the data key's version), so a wrapped key moved
 to another resident's row fails to unwrap.
+
+Each version also has a start time, kept beside it by the provider (never in the database a
+backup restores): when the rotation that made it had re-wrapped every data key. It decides when
+the next scheduled rotation is due and when the version before it may be destroyed
+(bank.vault.kek_schedule).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -53,6 +59,16 @@ class KeyProvider(Protocol):
 
     def retire_kek_version(self, version: int) -> None:
         """Destroy an old KEK version (never the current one)."""
+        ...
+
+    def kek_started(self) -> dict[int, datetime | None]:
+        """When each present version started (UTC): the moment from which every data key was
+        wrapped under it or a newer one (the end of its rotation's re-wrap), or None where no
+        start was recorded. The scheduled rotation and retirement count from these times."""
+        ...
+
+    def mark_kek_started(self, version: int, at: datetime) -> None:
+        """Record a present version's start (`at`, timezone-aware), replacing any earlier one."""
         ...
 
     def wrap(self, data_key: bytes, *, aad: bytes) -> WrappedKey:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
@@ -76,3 +77,9 @@ class ProviderCalls:
 
     async def retire_kek_version(self, version: int) -> None:
         await self.run(lambda provider: provider.retire_kek_version(version))
+
+    async def kek_started(self) -> dict[int, datetime | None]:
+        return await self.run(lambda provider: provider.kek_started())
+
+    async def mark_kek_started(self, version: int, at: datetime) -> None:
+        await self.run(lambda provider: provider.mark_kek_started(version, at))
