@@ -3,29 +3,35 @@
 Each KEK version is its own file (`kek-<n>.key`), created atomically with 0600 permissions, and
 its start time (KeyProvider.kek_started) a one-line ISO-8601 file beside it (`kek-<n>.started`),
 not the key file's mtime, which a copy of the directory without `-p` would reset;
-retiring a version deletes both. Suitable for the demo and for a single host whose disk is
+retiring a version deletes both. The erasure journal is `erasures.journal` in the same
+directory: one line per entry, appended under an exclusive lock and fsynced before the call
+returns (bank.crypto.erasure_journal). Suitable for the demo and for a single host whose disk is
 protected; production uses the PKCS#11 provider.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bank.crypto.erasure_journal import ErasureEntry, parse_journal
 from bank.crypto.provider import KeyProviderError, WrappedKey
 
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _KEK_FILE = re.compile(r"^kek-(\d+)\.key$")
 _BLIND_INDEX_FILE = "blind-index.key"
+JOURNAL_FILE = "erasures.journal"
 
 
 def write_new_key_file(path: Path) -> bytes:
@@ -58,6 +64,13 @@ class LocalKeyProvider:
         self._directory = directory
         self._keks: dict[int, bytes] = {}
         self._blind_index_key: bytes | None = None
+        # The journal as last read, and the file identity and size it was read at: appends only
+        # grow the file, so an unchanged (inode, size, mtime) means nothing new to parse.
+        self._journal: tuple[tuple[int, int, int], list[ErasureEntry], frozenset[uuid.UUID]] = (
+            (0, 0, 0),
+            [],
+            frozenset(),
+        )
 
     def __repr__(self) -> str:
         return f"LocalKeyProvider({self._directory})"
@@ -171,3 +184,70 @@ class LocalKeyProvider:
     def blind_index(self, purpose: str, value: bytes) -> bytes:
         message = purpose.encode() + b"\x00" + value
         return hmac.new(self._blind_key(), message, hashlib.sha256).digest()
+
+    # Erasure journal -----------------------------------------------------------------------
+
+    @property
+    def journal_path(self) -> Path:
+        return self._directory / JOURNAL_FILE
+
+    def journal_erasure(self, entry: ErasureEntry) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        created = not self.journal_path.exists()
+        descriptor = os.open(self.journal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            # Writers in other processes (web workers, `bank` commands) take turns, so that a
+            # torn tail is cut by exactly one of them and lines never interleave.
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            _cut_torn_tail(descriptor)
+            line = entry.line()
+            if os.write(descriptor, line) != len(line):
+                raise KeyProviderError("the erasure journal could not be written in full")
+            os.fsync(descriptor)
+        except OSError as exc:
+            raise KeyProviderError(
+                f"the erasure journal could not be written ({type(exc).__name__})"
+            ) from None
+        finally:
+            os.close(descriptor)  # releases the lock
+        if created:  # the new file's name must survive a crash too
+            directory = os.open(self._directory, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def _read_journal(self) -> tuple[list[ErasureEntry], frozenset[uuid.UUID]]:
+        try:
+            with self.journal_path.open("rb") as handle:
+                status = os.fstat(handle.fileno())
+                stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+                if stamp == self._journal[0]:
+                    return self._journal[1], self._journal[2]
+                data = handle.read()
+        except FileNotFoundError:
+            return [], frozenset()
+        entries = parse_journal(data)
+        self._journal = (stamp, entries, frozenset(entry.resident_id for entry in entries))
+        return entries, self._journal[2]
+
+    def erasures(self) -> list[ErasureEntry]:
+        return list(self._read_journal()[0])
+
+    def is_erased(self, resident_id: uuid.UUID) -> bool:
+        return resident_id in self._read_journal()[1]
+
+
+def _cut_torn_tail(descriptor: int) -> None:
+    """Truncate a last line without its newline (a write that never returned), so the next
+    entry starts a line of its own."""
+    size = os.fstat(descriptor).st_size
+    if size == 0 or os.pread(descriptor, 1, size - 1) == b"\n":
+        return
+    # Entries are short: the last newline is within the last few hundred bytes.
+    start = max(0, size - 4096)
+    tail = os.pread(descriptor, size - start, start)
+    last = tail.rfind(b"\n")
+    if last < 0 and start > 0:
+        raise KeyProviderError("the erasure journal ends in something that is not an entry")
+    os.ftruncate(descriptor, start + last + 1)

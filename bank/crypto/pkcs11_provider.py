@@ -9,6 +9,12 @@ time (KeyProvider.kek_started) is a private token data object, application `bank
 labelled like its key, whose value is the ISO-8601 time (the keys are not modifiable, and
 CKA_START_DATE holds a day, not a time).
 
+The erasure journal is one token data object (CKO_DATA) per entry: private, not modifiable,
+application `bank-erasure-journal`, labelled `bank-erasure:<resident id>` (so that "is this
+resident erased?" is one search), its value the entry's line (bank.crypto.erasure_journal).
+Appending is C_CreateObject, which returns once the token has stored the object; nothing here
+modifies or destroys one, so the journal is append-only from the bank's side.
+
 python-pkcs11 calls C_Initialize without locking callbacks, which lets the module assume one
 caller at a time: every call in this process is serialised by one lock, and the process keeps one
 logged-in session per token, opened on first use and reopened once if the token drops it. That
@@ -30,6 +36,7 @@ import hmac
 import re
 import secrets
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +64,7 @@ from pkcs11.exceptions import (
 )
 from pydantic import SecretStr
 
+from bank.crypto.erasure_journal import ErasureEntry, parse_lines
 from bank.crypto.provider import KeyProviderError, WrappedKey
 
 T = TypeVar("T")
@@ -65,6 +73,7 @@ _IV_BYTES = 12
 _TAG_BYTES = 16
 _KEK_LABEL = re.compile(r"^bank-kek-(\d+)$")
 BLIND_INDEX_LABEL = "bank-blind-index"
+JOURNAL_APPLICATION = "bank-erasure-journal"
 
 # python-pkcs11 passes NULL to C_Initialize: the module may assume no concurrent calls at all,
 # whatever the session, so this lock is process-wide.
@@ -162,6 +171,20 @@ def _start_template(version: int | None = None) -> dict[Attribute, Any]:
     }
     if version is not None:
         template[Attribute.LABEL] = kek_label(version)
+    return template
+
+
+def erasure_label(resident_id: uuid.UUID) -> str:
+    return f"bank-erasure:{resident_id}"
+
+
+def _journal_template(label: str | None = None) -> dict[Attribute, Any]:
+    template: dict[Attribute, Any] = {
+        Attribute.CLASS: ObjectClass.DATA,
+        Attribute.APPLICATION: JOURNAL_APPLICATION,
+    }
+    if label is not None:
+        template[Attribute.LABEL] = label
     return template
 
 
@@ -418,3 +441,36 @@ class Pkcs11KeyProvider:
             return key.sign(message, mechanism=Mechanism.SHA256_HMAC)
 
         return self._run("blind index", index)
+
+    # Erasure journal -----------------------------------------------------------------------
+
+    def journal_erasure(self, entry: ErasureEntry) -> None:
+        def append(session: pkcs11.Session) -> None:
+            session.create_object(
+                {
+                    **_journal_template(erasure_label(entry.resident_id)),
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: True,
+                    Attribute.MODIFIABLE: False,
+                    Attribute.VALUE: entry.line(),
+                }
+            )
+
+        self._run("erasure journal append", append)
+
+    def erasures(self) -> list[ErasureEntry]:
+        def read(session: pkcs11.Session) -> list[bytes]:
+            found = list(session.get_objects(_journal_template()))
+            return [bytes(cast("_Key", item)[Attribute.VALUE]) for item in found]
+
+        lines = self._run("erasure journal read", read)
+        # Objects come in no defined order: oldest first by the time each entry carries.
+        entries = parse_lines(line.rstrip(b"\n") for line in lines)
+        return sorted(entries, key=lambda entry: entry.erased_at)
+
+    def is_erased(self, resident_id: uuid.UUID) -> bool:
+        def search(session: pkcs11.Session) -> bool:
+            template = _journal_template(erasure_label(resident_id))
+            return bool(list(session.get_objects(template)))
+
+        return self._run("erasure journal search", search)

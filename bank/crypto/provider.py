@@ -17,13 +17,20 @@ Each version also has a start time, kept beside it by the provider (never in the
 backup restores): when the rotation that made it had re-wrapped every data key. It decides when
 the next scheduled rotation is due and when the version before it may be destroyed
 (bank.vault.kek_schedule).
+
+The provider also keeps the erasure journal (bank.crypto.erasure_journal): append-only, beside
+the KEKs, so that no database restore rolls an erasure back.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bank.crypto.erasure_journal import ErasureEntry
 
 
 class KeyProviderError(Exception):
@@ -81,4 +88,16 @@ class KeyProvider(Protocol):
 
     def blind_index(self, purpose: str, value: bytes) -> bytes:
         """HMAC-SHA256 of `value` under the provider's blind-index key, separated by purpose."""
+        ...
+
+    def journal_erasure(self, entry: ErasureEntry) -> None:
+        """Append an entry to the erasure journal, durably (returns once it is stored)."""
+        ...
+
+    def erasures(self) -> list[ErasureEntry]:
+        """Every journalled erasure, oldest first."""
+        ...
+
+    def is_erased(self, resident_id: uuid.UUID) -> bool:
+        """Whether the journal holds an entry for this resident."""
         ...

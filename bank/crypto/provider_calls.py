@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -9,6 +10,7 @@ from typing import TypeVar
 
 from anyio import CapacityLimiter
 
+from bank.crypto.erasure_journal import ErasureEntry
 from bank.crypto.provider import KeyProvider, WrappedKey
 from bank.threads import ThreadBound
 
@@ -83,3 +85,12 @@ class ProviderCalls:
 
     async def mark_kek_started(self, version: int, at: datetime) -> None:
         await self.run(lambda provider: provider.mark_kek_started(version, at))
+
+    async def journal_erasure(self, entry: ErasureEntry) -> None:
+        await self.run(lambda provider: provider.journal_erasure(entry))
+
+    async def erasures(self) -> list[ErasureEntry]:
+        return await self.run(lambda provider: provider.erasures())
+
+    async def is_erased(self, resident_id: uuid.UUID) -> bool:
+        return await self.run(lambda provider: provider.is_erased(resident_id))
