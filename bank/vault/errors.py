@@ -78,3 +78,16 @@ class NoCheckup(DomainError):
         title="No checkup yet",
         description="No clinic or insurer has sent a checkup result for a membership you linked.",
     )
+
+
+class LatestCheckupUnreadable(DomainError):
+    problem = ProblemType(
+        code="record-unreadable",
+        status=404,
+        title="The record does not open",
+        description=(
+            "The record is stored but does not open (tampered, moved, or sealed under a key that "
+            "is gone), so it is not served; the bank's operators are alerted. Your other records "
+            "stay readable."
+        ),
+    )

@@ -34,6 +34,7 @@ from bank.vault.reader import ALL_DAYS, VaultReader
 from bank.vault.repository import ExportRows
 from bank.vault.steps import STEPS
 from bank.vault.transit import TAPS
+from bank.vault.unreadable import Unreadable
 
 log = get_logger("bank.vault")
 
@@ -65,6 +66,8 @@ links.json         your linked transit cards and insurer memberships (masked)
 steps.json / .csv  daily steps by source platform (hourly counts as h00..h23 in the CSV)
 transit_taps.json / .csv  IC card taps pushed by transit operators
 checkups.json / .csv      health checkup results (one CSV row per item)
+unreadable.json    how many stored records of each file were left out because they do not open
+                   (tampered or moved; the bank's operators are alerted), and which
 
 Consents and points will be added here when those services open.
 Dates are local (Asia/Tokyo); times are ISO 8601 with offsets.
@@ -79,12 +82,19 @@ async def export_records(
     assert account is not None  # the export's own row cascades from the account
     reader = VaultReader(session, keys)
     steps = await reader.everything(STEPS, resident_id, *ALL_DAYS)
-    taps = [record.payload for record in await reader.everything(TAPS, resident_id, *ALL_DAYS)]
-    exams = [record.payload for record in await reader.everything(CHECKUPS, resident_id, *ALL_DAYS)]
+    tap_records = await reader.everything(TAPS, resident_id, *ALL_DAYS)
+    exam_records = await reader.everything(CHECKUPS, resident_id, *ALL_DAYS)
+    taps = [record.payload for record in tap_records]
+    exams = [record.payload for record in exam_records]
+    left_out = {
+        "steps": steps.unreadable,
+        "transit_taps": tap_records.unreadable,
+        "checkups": exam_records.unreadable,
+    }
     links = await Links(session, keys).list(resident_id)
     to_builtins: Callable[[Any], Any] = msgspec.to_builtins
     files = {
-        "README.txt": _README,
+        "README.txt": _README + _left_out_note(left_out),
         "account.json": _json(
             {
                 "id": str(account.id),
@@ -170,8 +180,28 @@ async def export_records(
                 for item in exam.items
             ),
         ),
+        "unreadable.json": _json(
+            {
+                name: {
+                    "left_out": len(records),
+                    "records": [{"day": r.day.isoformat(), "key": r.row_key} for r in records],
+                }
+                for name, records in left_out.items()
+            }
+        ),
     }
     return {name: text.encode() for name, text in files.items()}
+
+
+def _left_out_note(left_out: dict[str, list[Unreadable]]) -> str:
+    counts = {name: len(records) for name, records in left_out.items() if records}
+    if not counts:
+        return "\nEvery stored record opened: none was left out.\n"
+    listed = ", ".join(f"{name} {count}" for name, count in counts.items())
+    return (
+        f"\n{sum(counts.values())} stored record(s) do not open and were left out ({listed}): "
+        "see unreadable.json.\n"
+    )
 
 
 async def build_zip(

@@ -22,10 +22,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.crypto.sealing import Binding, OpeningKeys, open_sealed
+from bank.crypto.sealing import Binding, OpeningKeys, RecordDoesNotOpen, open_sealed
 from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.kinds import RecordKind
 from bank.vault.repository import FIRST, RecordRows, SealedRows
+from bank.vault.unreadable import (
+    Records,
+    Unreadable,
+    note_unreadable,
+    note_without_key,
+    split,
+)
 
 R = TypeVar("R")
 
@@ -34,19 +41,41 @@ _WHOLE_PAGE = 1000  # `everything` reads this many rows per query
 _NO_RESIDENT = uuid.UUID(int=0)
 
 
-def _opened(kind: RecordKind[R], keys: OpeningKeys, binding: Binding, rows: SealedRows) -> list[R]:
+def _opened(
+    kind: RecordKind[R], keys: OpeningKeys, binding: Binding, rows: SealedRows
+) -> tuple[list[R | Unreadable], list[Unreadable]]:
+    """The rows opened in order, an `Unreadable` marker in place of each that does not open,
+    and the markers alone (logged and counted here)."""
     natural_key, opened = kind.natural_key, kind.opened
-    return [
-        opened(
-            row_key,
-            day,
-            revision,
-            open_sealed(keys, binding, natural_key(day, row_key), revision, sealed),
-        )
-        for day, row_key, sealed, revision in zip(
-            rows.days, rows.row_keys, rows.sealed, rows.revisions, strict=True
-        )
-    ]
+    columns = zip(rows.days, rows.row_keys, rows.sealed, rows.revisions, strict=True)
+    try:
+        # Every row opens but in an attack or an accident: no per-row try on the hot path.
+        return [
+            opened(
+                row_key,
+                day,
+                revision,
+                open_sealed(keys, binding, natural_key(day, row_key), revision, sealed),
+            )
+            for day, row_key, sealed, revision in columns
+        ], []
+    except RecordDoesNotOpen:
+        pass
+    records: list[R | Unreadable] = []
+    unreadable: list[Unreadable] = []
+    for day, row_key, sealed, revision in zip(
+        rows.days, rows.row_keys, rows.sealed, rows.revisions, strict=True
+    ):
+        try:
+            plaintext = open_sealed(keys, binding, natural_key(day, row_key), revision, sealed)
+        except RecordDoesNotOpen:
+            marker = Unreadable(kind.code, day, row_key, revision)
+            records.append(marker)
+            unreadable.append(marker)
+            continue
+        records.append(opened(row_key, day, revision, plaintext))
+    note_unreadable(kind.code, binding.owner, unreadable)
+    return records, unreadable
 
 
 class VaultReader:
@@ -66,9 +95,10 @@ class VaultReader:
         *,
         after: tuple[date, str] | None = None,
         limit: int = 100,
-    ) -> list[R]:
+    ) -> list[R | Unreadable]:
         """The resident's records of the kind in [start, end] after the cursor `after`
-        ((day, row key) of the last record of the page before), by (day, row key)."""
+        ((day, row key) of the last record of the page before), by (day, row key); a record
+        that does not open is an `Unreadable` in its place."""
         rows = await self._rows.page(
             kind, resident_id, start, end, after=after or FIRST, limit=limit
         )
@@ -76,9 +106,10 @@ class VaultReader:
 
     async def everything(
         self, kind: RecordKind[R], resident_id: uuid.UUID, start: date, end: date
-    ) -> list[R]:
+    ) -> Records[R]:
         """All the resident's records of the kind in [start, end] (a month's rides, an export),
-        read a thousand rows per query and the key unwrapped once."""
+        read a thousand rows per query and the key unwrapped once: those that open, and in
+        `.unreadable` those left out because they do not."""
         pages: list[SealedRows] = []
         after = FIRST
         while True:
@@ -87,26 +118,31 @@ class VaultReader:
             )
             pages.append(page)
             if len(page) < _WHOLE_PAGE:
-                return await self._open(kind, resident_id, pages)
+                rows = await self._open(kind, resident_id, pages)
+                return Records(*split(rows))
             after = page.last()
 
-    async def latest(self, kind: RecordKind[R], resident_id: uuid.UUID) -> R | None:
-        """The resident's record of the kind with the latest (day, row key), if any."""
+    async def latest(self, kind: RecordKind[R], resident_id: uuid.UUID) -> R | Unreadable | None:
+        """The resident's record of the kind with the latest (day, row key), if any: an
+        `Unreadable` if that one does not open (never an older one in its place)."""
         rows = await self._rows.latest(kind, resident_id)
         records = await self._open(kind, resident_id, [rows])
         return records[0] if records else None
 
     async def _open(
         self, kind: RecordKind[R], resident_id: uuid.UUID, pages: Sequence[SealedRows]
-    ) -> list[R]:
+    ) -> list[R | Unreadable]:
         if not any(pages):
             return []
         try:
             keys = await self._keys.for_opening(self._session, resident_id)
         except KeyErased:
-            return []  # erased while this read was under way: nothing of theirs is readable
+            # Erased while this read was under way, or rows restored without their keys: read
+            # as erased (nothing listed), but logged and counted, since rows were there.
+            note_without_key(kind.code, resident_id, sum(len(page) for page in pages))
+            return []
         binding = Binding(resident_id, kind.code, kind.schema_version)
-        return [record for page in pages for record in _opened(kind, keys, binding, page)]
+        return [record for page in pages for record in _opened(kind, keys, binding, page)[0]]
 
 
 @dataclass(frozen=True)
@@ -115,10 +151,16 @@ class ResidentRecords:
 
     resident_id: uuid.UUID
     _by_kind: dict[str, list[Any]] = field(repr=False)
+    _unreadable: dict[str, list[Unreadable]] = field(repr=False, default_factory=dict)
 
     def of(self, kind: RecordKind[R]) -> list[R]:
-        """The resident's records of `kind` (which the batch read must have named)."""
+        """The resident's records of `kind` that opened (the batch read must have named it)."""
         return self._by_kind[kind.code]
+
+    def unreadable(self, kind: RecordKind[Any]) -> list[Unreadable]:
+        """The resident's records of `kind` left out because they do not open (logged and
+        counted already): a job states how many it left out rather than stopping."""
+        return self._unreadable.get(kind.code, [])
 
 
 class BatchReader:
@@ -162,10 +204,19 @@ class BatchReader:
         for resident in residents:
             opening = keys.get(resident)
             if opening is None:
-                continue  # erased, or never sealed anything: nothing of theirs opens
+                # Erased, or never sealed anything: nothing of theirs opens. Rows without a key
+                # are logged and counted as the single-resident reader does.
+                for kind in kinds:
+                    note_without_key(kind.code, resident, len(rows[kind.code].get(resident) or ()))
+                continue
             records: dict[str, list[Any]] = {}
+            unreadable: dict[str, list[Unreadable]] = {}
             for kind in kinds:
                 found = rows[kind.code].get(resident)
+                if not found:
+                    records[kind.code] = []
+                    continue
                 binding = Binding(resident, kind.code, kind.schema_version)
-                records[kind.code] = _opened(kind, opening, binding, found) if found else []
-            yield ResidentRecords(resident, records)
+                opened, unreadable[kind.code] = _opened(kind, opening, binding, found)
+                records[kind.code] = split(opened)[0] if unreadable[kind.code] else opened
+            yield ResidentRecords(resident, records, unreadable)

@@ -46,7 +46,23 @@ class StepBatchResult(msgspec.Struct):
     refused: int
 
 
-class StepDayView(msgspec.Struct):
+# A record that does not open where it is stored (tampered, copied from another row, day,
+# resident or revision) is listed in its place by its natural key alone, never with a value. A
+# list's items are tagged by `status` ("opened" or "unreadable"): msgspec encodes a union of
+# Structs only when tagged, and the tag lets a client tell the two apart before reading fields.
+_UNREADABLE = msgspec.Meta(
+    description="Always true: this record is stored but does not open (tampered, moved or an "
+    "older revision copied over it), so only its natural key is shown. The other records of the "
+    "page are unaffected."
+)
+_LEFT_OUT = msgspec.Meta(
+    ge=0,
+    description="Stored records of the period that do not open and were left out of the "
+    "figures above.",
+)
+
+
+class StepDayView(msgspec.Struct, tag_field="status", tag="opened"):
     day: date
     platform: str
     steps: int
@@ -56,8 +72,17 @@ class StepDayView(msgspec.Struct):
     revision: int
 
 
+class UnreadableStepDay(msgspec.Struct, tag_field="status", tag="unreadable"):
+    """A stored day of steps that does not open: its day and platform only."""
+
+    day: date
+    platform: str
+    revision: int
+    unreadable: Annotated[Literal[True], _UNREADABLE] = True
+
+
 class StepPage(msgspec.Struct):
-    items: list[StepDayView]
+    items: list[StepDayView | UnreadableStepDay]
     next_cursor: str | None
 
 
@@ -72,6 +97,7 @@ class MonthSummary(msgspec.Struct):
     total_steps: int
     mean_steps: int
     days: list[DailyTotal]
+    unreadable_left_out: Annotated[int, _LEFT_OUT]
 
 
 class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -98,7 +124,7 @@ class LinkView(msgspec.Struct):
     created_at: datetime
 
 
-class TapView(msgspec.Struct):
+class TapView(msgspec.Struct, tag_field="status", tag="opened"):
     operator: str
     tap_id: str
     card_last4: str
@@ -110,8 +136,17 @@ class TapView(msgspec.Struct):
     fare_product: str
 
 
+class UnreadableTap(msgspec.Struct, tag_field="status", tag="unreadable"):
+    """A stored tap that does not open: its operator and tap id only."""
+
+    operator: str
+    tap_id: str
+    day: date
+    unreadable: Annotated[Literal[True], _UNREADABLE] = True
+
+
 class TapPage(msgspec.Struct):
-    items: list[TapView]
+    items: list[TapView | UnreadableTap]
     next_cursor: str | None
 
 
@@ -132,6 +167,7 @@ class RideMonth(msgspec.Struct):
     complete_rides: int
     fares_yen: int
     items: list[RideView]
+    unreadable_left_out: Annotated[int, _LEFT_OUT]
 
 
 class CheckupItemView(msgspec.Struct):
@@ -142,7 +178,7 @@ class CheckupItemView(msgspec.Struct):
     loinc: str
 
 
-class CheckupView(msgspec.Struct):
+class CheckupView(msgspec.Struct, tag_field="status", tag="opened"):
     institution_code: str
     exam_id: str
     exam_date: date
@@ -151,8 +187,17 @@ class CheckupView(msgspec.Struct):
     items: list[CheckupItemView]
 
 
+class UnreadableCheckup(msgspec.Struct, tag_field="status", tag="unreadable"):
+    """A stored checkup that does not open: its institution, exam id and date only."""
+
+    institution_code: str
+    exam_id: str
+    exam_date: date
+    unreadable: Annotated[Literal[True], _UNREADABLE] = True
+
+
 class CheckupPage(msgspec.Struct):
-    items: list[CheckupView]
+    items: list[CheckupView | UnreadableCheckup]
     next_cursor: str | None
 
 

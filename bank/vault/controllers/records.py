@@ -23,7 +23,7 @@ from bank.auth.principals import Principal, PrincipalType
 from bank.http.problems import problem_responses
 from bank.vault.checkups import CHECKUPS, CheckupPayload
 from bank.vault.deps import LinksService, Reader, provides
-from bank.vault.errors import InvalidLink, NoCheckup
+from bank.vault.errors import InvalidLink, LatestCheckupUnreadable, NoCheckup
 from bank.vault.kinds import Opened, RecordKind
 from bank.vault.links import LinkKind, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
@@ -42,12 +42,15 @@ from bank.vault.schemas import (
     RideView,
     TapPage,
     TapView,
+    UnreadableCheckup,
+    UnreadableTap,
 )
-from bank.vault.transit import TAPS
+from bank.vault.transit import TAPS, TapPayload
+from bank.vault.unreadable import Unreadable
 
 
-def _position(record: Opened[Any]) -> tuple[date, str]:
-    return record.day, record.natural_key
+def _position(record: Opened[Any] | Unreadable) -> tuple[date, str]:
+    return (record.day, record.row_key if isinstance(record, Unreadable) else record.natural_key)
 
 
 P = TypeVar("P")
@@ -61,8 +64,9 @@ async def _page_of(
     end: date,
     cursor: str | None,
     limit: int,
-) -> tuple[Sequence[Opened[P]], str | None]:
-    """A page of the caller's own records of a pushed kind, and the cursor to the next one."""
+) -> tuple[Sequence[Opened[P] | Unreadable], str | None]:
+    """A page of the caller's own records of a pushed kind (an `Unreadable` in place of each
+    that does not open), and the cursor to the next one."""
     check_range(start, end)
     rows = await reader.page(
         kind, uuid.UUID(principal.subject), start, end,
@@ -156,10 +160,7 @@ class TransitController(Controller):
         cursor: Annotated[str | None, QueryParameter()] = None,
     ) -> TapPage:
         page, cursor_after = await _page_of(reader, TAPS, principal, start, end, cursor, limit)
-        return TapPage(
-            items=[TapView(**msgspec.structs.asdict(tap.payload)) for tap in page],
-            next_cursor=cursor_after,
-        )
+        return TapPage(items=[_tap_view(tap) for tap in page], next_cursor=cursor_after)
 
     @get(
         "/rides",
@@ -176,6 +177,7 @@ class TransitController(Controller):
     ) -> RideMonth:
         start, end = month_range(month)
         records = await reader.everything(TAPS, uuid.UUID(principal.subject), start, end)
+        # A tap left out may leave its ride half paired: the answer says how many were left out.
         taps = [record.payload for record in records]
         rides = represent_transit.rides(taps)
         # Taps of the month's days: their rides begin in that month (one count), unless the zone
@@ -195,7 +197,20 @@ class TransitController(Controller):
                 )
                 for ride in rides
             ],
+            unreadable_left_out=len(records.unreadable),
         )  # fmt: skip
+
+
+def _tap_view(tap: Opened[TapPayload] | Unreadable) -> TapView | UnreadableTap:
+    if isinstance(tap, Unreadable):
+        operator, tap_id = tap.row_key.split("/", 1)  # transit.natural_key: slugs have no "/"
+        return UnreadableTap(operator=operator, tap_id=tap_id, day=tap.day)
+    return TapView(**msgspec.structs.asdict(tap.payload))
+
+
+def _unreadable_checkup(exam: Unreadable) -> UnreadableCheckup:
+    institution_code, exam_id = exam.row_key.split("/", 1)  # checkups.natural_key
+    return UnreadableCheckup(institution_code=institution_code, exam_id=exam_id, exam_date=exam.day)
 
 
 def _checkup_view(exam: CheckupPayload) -> CheckupView:
@@ -230,9 +245,13 @@ class CheckupsController(Controller):
     ) -> CheckupPage:
         page, cursor_after = await _page_of(reader, CHECKUPS, principal, start, end, cursor, limit)
         return CheckupPage(
-            items=[_checkup_view(exam.payload) for exam in page],
+            items=[
+                _unreadable_checkup(exam) if isinstance(exam, Unreadable)
+                else _checkup_view(exam.payload)
+                for exam in page
+            ],
             next_cursor=cursor_after,
-        )
+        )  # fmt: skip
 
     @get(
         "/latest",
@@ -240,11 +259,15 @@ class CheckupsController(Controller):
         summary="Your latest checkup, each value judged against the standard guidance and "
         "referral values",
         responses=problem_responses(401, 403, 404),
+        description="404 `no-checkup` when none was sent; 404 `record-unreadable` when the "
+        "latest one is stored but does not open (an older one is never answered in its place).",
     )
     async def latest(self, principal: CurrentPrincipal, reader: Reader) -> LatestCheckup:
         latest = await reader.latest(CHECKUPS, uuid.UUID(principal.subject))
         if latest is None:
             raise NoCheckup("You have no checkup results yet.")
+        if isinstance(latest, Unreadable):
+            raise LatestCheckupUnreadable("Your latest checkup is stored but does not open.")
         (values,) = represent_checkups.values([latest.payload])
         (judged,) = represent_checkups.judgement_flags([latest.payload])
         names = {item.item: item for item in reference.checkup_items()}

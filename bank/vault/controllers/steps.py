@@ -32,8 +32,28 @@ from bank.vault.schemas import (
     StepDayView,
     StepItemResult,
     StepPage,
+    UnreadableStepDay,
 )
-from bank.vault.steps import STEPS
+from bank.vault.steps import STEPS, StoredStepDay
+from bank.vault.unreadable import Unreadable
+
+
+def _position(row: StoredStepDay | Unreadable) -> tuple[date, str]:
+    return (row.day, row.row_key) if isinstance(row, Unreadable) else (row.day, row.source)
+
+
+def _step_day_view(r: StoredStepDay | Unreadable) -> StepDayView | UnreadableStepDay:
+    if isinstance(r, Unreadable):
+        return UnreadableStepDay(day=r.day, platform=r.row_key, revision=r.revision)
+    return StepDayView(
+        day=r.day,
+        platform=r.source,
+        steps=r.payload.steps,
+        hourly=list(r.payload.hourly) if r.payload.hourly is not None else None,
+        method=r.payload.method,
+        device_id=r.payload.device_id,
+        revision=r.revision,
+    )
 
 
 @post(
@@ -98,7 +118,8 @@ class StepsController(Controller):
     @get(
         "/",
         operation_id="ListSteps",
-        summary="Your daily steps in a date range, oldest first, paged",
+        summary="Your daily steps in a date range, oldest first, paged (a day that does not "
+        "open is listed as unreadable)",
         guards=[requires(PrincipalType.RESIDENT, "records:read")],
         security=security("records:read"),
         responses=problem_responses(401, 403),
@@ -117,22 +138,8 @@ class StepsController(Controller):
         rows = await reader.page(
             STEPS, uuid.UUID(principal.subject), start, end, after=after, limit=limit + 1
         )
-        page, cursor_after = split_page(rows, limit, lambda row: (row.day, row.source))
-        return StepPage(
-            items=[
-                StepDayView(
-                    day=r.day,
-                    platform=r.source,
-                    steps=r.payload.steps,
-                    hourly=list(r.payload.hourly) if r.payload.hourly is not None else None,
-                    method=r.payload.method,
-                    device_id=r.payload.device_id,
-                    revision=r.revision,
-                )
-                for r in page
-            ],
-            next_cursor=cursor_after,
-        )
+        page, cursor_after = split_page(rows, limit, _position)
+        return StepPage(items=[_step_day_view(r) for r in page], next_cursor=cursor_after)
 
     @get(
         "/summary",
@@ -159,4 +166,5 @@ class StepsController(Controller):
             total_steps=sum(total.steps for total in totals),
             mean_steps=means[0].mean_steps if means else 0,
             days=[DailyTotal(day=total.day, steps=total.steps) for total in totals],
+            unreadable_left_out=len(rows.unreadable),
         )

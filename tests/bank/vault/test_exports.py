@@ -120,6 +120,7 @@ async def test_an_export_holds_every_record_masked_and_only_its_owner_gets_it(
     assert names == {
         "README.txt", "account.json", "links.json", "steps.json", "steps.csv",
         "transit_taps.json", "transit_taps.csv", "checkups.json", "checkups.csv",
+        "unreadable.json",
     }  # fmt: skip
 
     def read(name: str) -> str:
@@ -135,6 +136,11 @@ async def test_an_export_holds_every_record_masked_and_only_its_owner_gets_it(
     assert {row["item"] for row in csv.DictReader(io.StringIO(read("checkups.csv")))} >= {
         "ldl", "sbp", "hba1c",
     }  # fmt: skip
+    left_out = json.loads(read("unreadable.json"))
+    assert {name: files["left_out"] for name, files in left_out.items()} == {
+        "steps": 0, "transit_taps": 0, "checkups": 0,
+    }  # fmt: skip
+    assert "none was left out" in read("README.txt")
     everything = "".join(read(name) for name in names)
     assert CARD not in everything  # numbers only masked
     assert "K-77" not in everything

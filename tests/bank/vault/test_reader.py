@@ -1,6 +1,6 @@
 """The one read path: a batch of residents reads exactly what each resident reads alone, each
 resident's keys are unwrapped once a batch, erasure mid-batch skips the resident, and a sealed
-value copied to another row or revision is refused rather than served.
+value copied to another row or revision is left out (marked unreadable) rather than served.
 
 Records go in through the real ingest (steps, a linked card's taps, a linked membership's
 checkups) under a real key store on the local key provider.
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import WrappedKey
-from bank.crypto.sealing import OpeningKeys, RecordDoesNotOpen
+from bank.crypto.sealing import OpeningKeys
 from bank.identity.models import Account
 from bank.vault.checkups import CHECKUPS, ingest_checkups
 from bank.vault.keystore import KeyStore, data_key_aad
@@ -38,6 +38,7 @@ from bank.vault.rules.steps import StepDayIn
 from bank.vault.rules.transit import TapIn
 from bank.vault.steps import STEPS, ingest_step_days
 from bank.vault.transit import TAPS, ingest_taps
+from bank.vault.unreadable import Unreadable
 from tests.conftest import savepoint_sessions
 
 TODAY = date(2026, 11, 30)
@@ -345,7 +346,7 @@ async def test_a_resident_erased_after_their_rows_were_read_is_skipped_not_an_er
 # --- a sealed value in the wrong row does not open -----------------------------------------------
 
 
-async def test_an_older_revision_copied_into_the_current_row_is_refused_not_served(
+async def test_an_older_revision_copied_into_the_current_row_is_left_out_not_served(
     db_session: AsyncSession, keys: KeyStore
 ) -> None:
     resident = await new_resident(db_session)
@@ -373,10 +374,10 @@ async def test_an_older_revision_copied_into_the_current_row_is_refused_not_serv
     )
     assert copied.scalars().all() == [2]  # the old value, in the row that says revision 2
 
-    await _every_read_refuses(db_session, keys, STEPS, resident)
+    await _every_read_leaves_it_out(db_session, keys, STEPS, resident, at=0)
 
 
-async def test_a_tap_copied_over_another_taps_row_is_refused_not_served(
+async def test_a_tap_copied_over_another_taps_row_is_left_out_not_served(
     db_session: AsyncSession, keys: KeyStore
 ) -> None:
     resident = await new_resident(db_session)
@@ -395,18 +396,26 @@ async def test_a_tap_copied_over_another_taps_row_is_refused_not_served(
     )
     assert copied.rowcount == 1  # type: ignore[attr-defined]
 
-    await _every_read_refuses(db_session, keys, TAPS, resident)
+    await _every_read_leaves_it_out(
+        db_session, keys, TAPS, resident, at=[entry, exit_].index(exit_)
+    )
 
 
-async def _every_read_refuses(
-    session: AsyncSession, keys: KeyStore, kind: RecordKind[Any], resident: uuid.UUID
+async def _every_read_leaves_it_out(
+    session: AsyncSession, keys: KeyStore, kind: RecordKind[Any], resident: uuid.UUID, at: int
 ) -> None:
+    """The resident's record at position `at` of the kind does not open: every read marks it
+    `Unreadable` (never raises, never serves it) and still serves the others."""
     alone = VaultReader(session, keys)
-    with pytest.raises(RecordDoesNotOpen):
-        await alone.everything(kind, resident, *ALL_DAYS)
-    with pytest.raises(RecordDoesNotOpen):
-        await alone.page(kind, resident, *ALL_DAYS)
-    with pytest.raises(RecordDoesNotOpen):
-        await alone.latest(kind, resident)
-    with pytest.raises(RecordDoesNotOpen):
-        [records async for records in BatchReader(session, keys).of([resident], [kind], *ALL_DAYS)]
+    page = await alone.page(kind, resident, *ALL_DAYS)
+    marker = page[at]
+    assert isinstance(marker, Unreadable)
+    others = [record for record in page if not isinstance(record, Unreadable)]
+    assert len(others) == len(page) - 1
+    everything = await alone.everything(kind, resident, *ALL_DAYS)
+    assert (list(everything), everything.unreadable) == (others, [marker])
+    assert await alone.latest(kind, resident) == page[-1]
+    [batch] = [
+        records async for records in BatchReader(session, keys).of([resident], [kind], *ALL_DAYS)
+    ]
+    assert (batch.of(kind), batch.unreadable(kind)) == (others, [marker])

@@ -106,6 +106,7 @@ def view(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(
         (
             {
+                "status": "opened",
                 "day": i["day"],
                 "platform": i["platform"],
                 "steps": i["steps"],
@@ -933,10 +934,12 @@ async def test_the_month_summary_counts_the_highest_source_each_day(
             {"day": (first + timedelta(days=1)).isoformat(), "steps": 3000},
             {"day": last.isoformat(), "steps": 12_001},
         ],
+        "unreadable_left_out": 0,
     }
     empty = await client.get(SUMMARY, params={"month": "2001-02"}, headers=resident.headers())
     assert empty.json() == {
-        "month": "2001-02", "days_recorded": 0, "total_steps": 0, "mean_steps": 0, "days": []
+        "month": "2001-02", "days_recorded": 0, "total_steps": 0, "mean_steps": 0, "days": [],
+        "unreadable_left_out": 0,
     }  # fmt: skip
 
 
