@@ -13,6 +13,7 @@ from bank.vault.erasure import erase_records
 from bank.vault.exports import export_records
 from bank.vault.jobs import vault_tasks
 from bank.vault.keystore import KeyStore
+from bank.vault.settings import VaultSettings
 
 PACKAGE: Package[KeyStore] = Package(
     name="vault",
@@ -29,6 +30,7 @@ PACKAGE: Package[KeyStore] = Package(
     commands=cli.register_commands,
     jobs=vault_tasks,
     models=(models, keystore),
+    settings=VaultSettings,
     erase=erase_records,
     export=export_records,
     seed=seed_demo_records,

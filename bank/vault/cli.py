@@ -1,5 +1,6 @@
 """The vault's commands: `bank keys rotate-kek` (re-wrap every data key under a new
-key-encryption key, online) and `bank vault reseal` (format-1 sealed values sealed again)."""
+key-encryption key, online), `bank keys status` (the KEK versions and the backup window) and
+`bank vault reseal` (format-1 sealed values sealed again)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bank.crypto.provider import KeyProviderError
 from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database, create_engine
 from bank.settings import Settings
+from bank.vault.kek_schedule import kek_status
 from bank.vault.reseal import RESEAL_BATCH, ResealSummary, reseal
 from bank.vault.resources import keystore_from_settings
 from bank.vault.rotation import (
@@ -23,6 +25,7 @@ from bank.vault.rotation import (
     RotationStalled,
     rotate_kek,
 )
+from bank.vault.settings import VaultSettings
 
 
 def register_commands(
@@ -34,6 +37,7 @@ def register_commands(
     keys = main.commands.get("keys")
     if not isinstance(keys, click.Group):  # the vault builds on auth: auth registers first
         raise RuntimeError("register auth's commands before the vault's (`bank keys`)")
+    _register_status(keys, settings_for)
 
     @keys.command(name="rotate-kek")
     @click.option(
@@ -47,7 +51,8 @@ def register_commands(
         """Re-wrap every data key under a new key-encryption key, online, then retire the old one.
 
         Records are not touched. Run it again after a crash: it resumes without making another
-        version. Prints a one-line JSON summary.
+        version. Versions the daily schedule kept for the backup retention are destroyed too (and
+        then no new version is made: run it once more for one). Prints a one-line JSON summary.
         """
 
         async def rotate(settings: Settings) -> KekRotation:
@@ -73,6 +78,32 @@ def register_commands(
                 }
             )
         )
+
+
+def _register_status(
+    keys: click.Group, settings_for: Callable[[], AbstractContextManager[Settings]]
+) -> None:
+    @keys.command(name="status")
+    def keys_status() -> None:
+        """Print the KEK versions as JSON: each one's start, age, data keys and destruction date,
+        the next scheduled rotation, the backup retention, and the oldest backup that still
+        opens (BANK_VAULT__KEK_ROTATION_DAYS, BANK_VAULT__BACKUP_RETENTION_DAYS)."""
+        schedule = VaultSettings().kek_schedule()
+
+        async def status(settings: Settings) -> dict[str, object]:
+            engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
+            try:
+                provider = key_provider_from_settings(settings)
+                return await kek_status(engine, provider, schedule)
+            finally:
+                await engine.dispose()
+
+        with settings_for() as settings:
+            try:
+                report = asyncio.run(status(settings))
+            except KeyProviderError as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(json.dumps(report, indent=2))
 
 
 def _register_vault_group(

@@ -15,6 +15,14 @@ data keys themselves stay the same, so no record is re-encrypted and nothing has
 3. When none is left below, the older versions are retired (destroyed in the provider). The
    count is taken again right before, under `LOCK TABLE … IN SHARE MODE`, which waits for every
    transaction that is writing data keys and holds new writers back until the retirement is done.
+   Under the same lock the new version's start is recorded in the provider (if it has none): the
+   moment from which no data key is wrapped under an older version, which the schedule counts
+   from (bank.vault.kek_schedule).
+
+The scheduled rotation (`keep_older=True`) does the same but keeps the older versions: a backup
+taken while one was current needs it until the backup retention has passed, and
+`retire_below` destroys it then. In that mode a run resumes when a data key is still wrapped
+under an older version or the current version has no start yet, and otherwise makes a version.
 
 The race with running web processes: a request that creates a data key reads the provider's
 current version at that moment (both providers ask their store every time, never a cached value),
@@ -33,8 +41,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -71,28 +81,43 @@ class KekRotation:
     retired: tuple[int, ...]
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 async def rotate_kek(
     engine: AsyncEngine,
     provider: KeyProvider,
     *,
     batch_size: int = REWRAP_BATCH,
     after_batch: Callable[[int], None] | None = None,
+    keep_older: bool = False,
+    clock: Callable[[], datetime] = _utcnow,
 ) -> KekRotation:
     """Rotate the KEK, or finish an interrupted rotation.
 
-    `after_batch` is called with the running count after each committed batch. Raises
-    RotationInProgress, RotationStalled, or KeyProviderError when a data key does not unwrap or
-    uses a version the provider lacks (a failed batch is rolled back; those before it stay done).
+    `after_batch` is called with the running count after each committed batch. `keep_older`
+    leaves the older versions in the provider (the scheduled rotation); `clock` gives the new
+    version's start. Raises RotationInProgress, RotationStalled, or KeyProviderError when a data
+    key does not unwrap or uses a version the provider lacks (a failed batch is rolled back;
+    those before it stay done).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    async with rotation_lock(engine):
+        return await _rotate(engine, provider, batch_size, after_batch, keep_older, clock)
+
+
+@asynccontextmanager
+async def rotation_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the rotation's advisory lock (session-level); RotationInProgress if another has it."""
     async with engine.connect() as guard:
         locked = await guard.scalar(select(func.pg_try_advisory_lock(_ROTATION_LOCK)))
         await guard.commit()  # a session-level lock: it outlives this transaction
         if not locked:
             raise RotationInProgress("another KEK rotation is running")
         try:
-            return await _rotate(engine, provider, batch_size, after_batch)
+            yield
         finally:
             await guard.execute(select(func.pg_advisory_unlock(_ROTATION_LOCK)))
             await guard.commit()
@@ -103,6 +128,8 @@ async def _rotate(
     provider: KeyProvider,
     batch_size: int,
     after_batch: Callable[[int], None] | None,
+    keep_older: bool,
+    clock: Callable[[], datetime],
 ) -> KekRotation:
     calls = ProviderCalls(provider)  # an HSM's calls run in worker threads, not on the loop
     current = await calls.current_kek_version()
@@ -112,7 +139,11 @@ async def _rotate(
         # A key store restored without its newest KEK: a new version would reuse that number.
         raise KeyProviderError(f"data keys use KEK version {highest}, which the provider lacks")
     older = [version for version in await calls.kek_versions() if version < current]
-    resumed = bool(older) or await _count_below(engine, current) > 0
+    if keep_older:  # older versions are kept on purpose: they say nothing of an interruption
+        unstarted = (await calls.kek_started()).get(current) is None
+        resumed = unstarted or await _count_below(engine, current) > 0
+    else:
+        resumed = bool(older) or await _count_below(engine, current) > 0
     if resumed:
         log.info("vault.kek_rotation.resumed", kek_version=current, older_versions=len(older))
     else:
@@ -121,7 +152,7 @@ async def _rotate(
     rewrapped = 0
     while True:
         rewrapped += await _rewrap_below(engine, calls, current, batch_size, after_batch, rewrapped)
-        retired = await _retire_older(engine, calls, current)
+        retired = await _retire_older(engine, calls, current, retire=not keep_older, clock=clock)
         if retired is not None:
             break
         log.info("vault.kek_rotation.new_keys_under_old_version")  # go round once more
@@ -219,10 +250,26 @@ def _rewrapped(
     }
 
 
+async def retire_below(engine: AsyncEngine, provider: KeyProvider, version: int) -> tuple[int, ...]:
+    """Destroy every version below `version` (the scheduled retirement), under the rotation's
+    lock, once no data key is wrapped under one: () when some still are (they are re-wrapped by
+    the next scheduled run, which resumes) or none is below."""
+    async with rotation_lock(engine):
+        calls = ProviderCalls(provider)
+        retired = await _retire_older(engine, calls, version, retire=True, clock=None)
+    return retired or ()
+
+
 async def _retire_older(
-    engine: AsyncEngine, calls: ProviderCalls, target: int
+    engine: AsyncEngine,
+    calls: ProviderCalls,
+    target: int,
+    *,
+    retire: bool,
+    clock: Callable[[], datetime] | None,
 ) -> tuple[int, ...] | None:
-    """Retire every version below `target` if no data key uses one (None if some still do)."""
+    """Retire every version below `target` if no data key uses one (None if some still do), and
+    record `target`'s start if it has none (where a clock is given)."""
     for attempt in range(1, _LOCK_ATTEMPTS + 1):
         try:
             async with AsyncSession(engine) as session, session.begin():
@@ -232,6 +279,12 @@ async def _retire_older(
                 await session.execute(text("LOCK TABLE keystore.data_keys IN SHARE MODE"))
                 if await _count_below_in(session, target) > 0:
                     return None
+                if clock is not None and (await calls.kek_started()).get(target) is None:
+                    # Inside the lock: a writer that wrapped under an older version has
+                    # committed and was counted; every later one wraps under `target`.
+                    await calls.mark_kek_started(target, clock())
+                if not retire:
+                    return ()
                 older = tuple(version for version in await calls.kek_versions() if version < target)
                 for version in older:
                     await calls.retire_kek_version(version)

@@ -169,7 +169,7 @@ def test_its_command_runs_beside_every_other() -> None:
     assert (result.exit_code, result.output) == (0, "hello from notes\n")
     keys = group.commands["keys"]  # auth's group, with the vault's command added to it
     assert isinstance(keys, click.Group)
-    assert set(keys.commands) == {"rotate-signing", "rotate-kek"}
+    assert set(keys.commands) == {"rotate-signing", "rotate-kek", "status"}
 
 
 def test_its_tasks_and_periodic_tasks_join_a_job_app() -> None:
