@@ -17,6 +17,11 @@ from datetime import datetime, timedelta
 # The job checks once a day (bank.vault.jobs): a due rotation or retirement waits at most this.
 CHECK_PERIOD = timedelta(days=1)
 
+# A start is recorded when the re-wrap ends, minutes after the run that made it: the run at the
+# same time of day, I days later, must find the version due, not a day later. Rotating early is
+# never unsafe; destruction has no such slack.
+ROTATION_SLACK = timedelta(hours=1)
+
 Starts = Mapping[int, datetime | None]  # every present version -> its start
 
 
@@ -44,15 +49,15 @@ def current_version(starts: Starts) -> int:
 
 
 def rotation_due(schedule: KekSchedule, starts: Starts, now: datetime) -> bool:
-    """True when the current version is at least the interval old, or has no start (an
+    """True when the current version is the interval old (less the slack), or has no start (an
     interrupted rotation to finish, or a version made before starts were recorded)."""
-    started = starts[current_version(starts)]
-    return started is None or started + schedule.rotation_interval <= now
+    due = next_rotation(schedule, starts)
+    return due is None or due <= now
 
 
 def next_rotation(schedule: KekSchedule, starts: Starts) -> datetime | None:
     started = starts[current_version(starts)]
-    return None if started is None else started + schedule.rotation_interval
+    return None if started is None else started + schedule.rotation_interval - ROTATION_SLACK
 
 
 def superseded(starts: Starts, version: int) -> datetime | None:

@@ -28,6 +28,7 @@ from bank.vault.kek_schedule import keep_kek_schedule
 from bank.vault.keystore import DataKey, data_key_aad
 from bank.vault.rules.kek_schedule import (
     CHECK_PERIOD,
+    ROTATION_SLACK,
     KekSchedule,
     keep_from,
     rotation_due,
@@ -112,10 +113,11 @@ async def test_the_job_rotates_when_due_and_not_before_and_keeps_the_old_version
     sealed = await _residents_with_records(vault, provider, 4)
     provider.mark_kek_started(1, T0)
 
-    assert await _run(vault, provider, T0 + 30 * DAY - timedelta(seconds=1)) == (None, ())
+    due = T0 + 30 * DAY - ROTATION_SLACK
+    assert await _run(vault, provider, due - timedelta(seconds=1)) == (None, ())
     assert keys.reopen().kek_versions() == [1]
 
-    rotated_at = T0 + 30 * DAY
+    rotated_at = due
     assert await _run(vault, provider, rotated_at) == (2, ())
     assert keys.reopen().kek_versions() == [1, 2]  # kept: backups inside the retention need it
     assert keys.reopen().kek_started() == {1: T0, 2: rotated_at}
@@ -222,7 +224,7 @@ async def test_bank_keys_status_prints_the_versions_and_the_window(
     assert status["current_version"] == 2
     assert (status["rotation_interval_days"], status["backup_retention_days"]) == (30, 40)
     assert status["window_days"] == 30 + 40 + 2
-    assert status["next_rotation"] == _iso(now + 10 * DAY)
+    assert status["next_rotation"] == _iso(now + 10 * DAY - ROTATION_SLACK)
     assert status["oldest_backup_that_opens"] == _iso(now - 50 * DAY)
     assert status["data_keys_without_kek"] == {}
     first, second = status["versions"]
