@@ -69,6 +69,19 @@ class ServiceUnavailable(DomainError):
         return {"Retry-After": str(self.retry_after_s)}
 
 
+# The key provider (the key directory, or the HSM over PKCS#11) did not answer or could not unwrap
+# a data key: an operational fault, not a record that does not open (that is the resident's
+# record-unreadable, 404, or a list's unreadable mark). The HTTP edge answers it for any
+# KeyProviderError; nothing that needs no key (health, problems, docs) depends on the provider.
+KEY_PROVIDER_UNAVAILABLE = ProblemType(
+    "key-provider-unavailable",
+    503,
+    "Key service temporarily unavailable",
+    "The key service that opens residents' data did not answer. Nothing was read or saved; "
+    "retry after the Retry-After delay.",
+)
+KEY_PROVIDER_RETRY_AFTER_S = 30
+
 # Problem types raised by the HTTP layer itself rather than by a domain error.
 for _problem in (
     ProblemType("bad-request", 400, "Bad request", "The request could not be read."),
@@ -111,5 +124,6 @@ for _problem in (
         "Internal server error",
         "The server failed unexpectedly. Quote `request_id` when reporting it; nothing was saved.",
     ),
+    KEY_PROVIDER_UNAVAILABLE,
 ):
     register_problem_type(_problem)

@@ -18,7 +18,14 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from bank.errors import PROBLEM_TYPES, DomainError, ProblemType
+from bank.crypto.provider import KeyProviderError
+from bank.errors import (
+    KEY_PROVIDER_RETRY_AFTER_S,
+    KEY_PROVIDER_UNAVAILABLE,
+    PROBLEM_TYPES,
+    DomainError,
+    ProblemType,
+)
 from bank.http.context import request_id, route_template
 from bank.http.json_guard import InputRefused
 from bank.logs import get_logger, safe_traceback
@@ -229,6 +236,25 @@ def unavailable_body(rid: str) -> Problem:
     )
 
 
+def _handle_key_provider(request: Request[Any, Any, Any], exc: KeyProviderError) -> Response[Any]:
+    """The key provider failed: 503 with Retry-After, the request's other work rolled back. The
+    provider's message names a KEK version or a token label at most, but stays in no answer."""
+    rid = request_id(request.scope)
+    log.error(
+        "http.key_provider_unavailable",
+        request_id=rid,
+        route=route_template(request.scope),
+        error_type=type(exc).__qualname__,
+        stack=safe_traceback(exc),
+    )
+    body = problem_body(
+        KEY_PROVIDER_UNAVAILABLE,
+        detail="The key service is unavailable. Nothing was read or saved; retry shortly.",
+        rid=rid,
+    )
+    return problem_response(body, headers={"Retry-After": str(KEY_PROVIDER_RETRY_AFTER_S)})
+
+
 def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     rid = request_id(request.scope)
     unavailable = is_unavailable(exc)
@@ -250,6 +276,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         DomainError: _handle_domain,
         InputRefused: _handle_refused_input,
         HTTPException: _handle_http,
+        KeyProviderError: _handle_key_provider,
         Exception: _handle_unexpected,
     }
 

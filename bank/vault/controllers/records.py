@@ -113,7 +113,7 @@ class LinksController(Controller):
         "/",
         operation_id="ListLinks",
         summary="Your linked cards and memberships (masked)",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 503),
     )
     async def list_links(self, principal: CurrentPrincipal, links: LinksService) -> list[LinkView]:
         return [
@@ -148,7 +148,7 @@ class TransitController(Controller):
         "/taps",
         operation_id="ListTaps",
         summary="Your IC card taps in a date range, oldest day first, paged",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 503),
     )
     async def taps(
         self,
@@ -166,7 +166,7 @@ class TransitController(Controller):
         "/rides",
         operation_id="MonthOfRides",
         summary="A month of rides: entry and exit taps paired, with fares",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 503),
     )
     async def rides(
         self,
@@ -232,7 +232,7 @@ class CheckupsController(Controller):
         "/",
         operation_id="ListCheckups",
         summary="Your health checkups in a date range, oldest first, paged",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 503),
     )
     async def list_checkups(
         self,
@@ -258,7 +258,7 @@ class CheckupsController(Controller):
         operation_id="LatestCheckup",
         summary="Your latest checkup, each value judged against the standard guidance and "
         "referral values",
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(401, 403, 404, 503),
         description="404 `no-checkup` when none was sent; 404 `record-unreadable` when the "
         "latest one is stored but does not open (an older one is never answered in its place).",
     )

@@ -93,7 +93,7 @@ class StepsController(Controller):
         guards=[requires(PrincipalType.RESIDENT, "records:write")],
         security=security("records:write"),
         status_code=200,
-        responses=problem_responses(401, 403, 413),
+        responses=problem_responses(401, 403, 413, 503),
     )
     async def push(
         self,
@@ -122,7 +122,7 @@ class StepsController(Controller):
         "open is listed as unreadable)",
         guards=[requires(PrincipalType.RESIDENT, "records:read")],
         security=security("records:read"),
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 503),
     )
     async def list_days(
         self,
@@ -147,7 +147,7 @@ class StepsController(Controller):
         summary="A month of daily totals (the highest source each day: no double counting)",
         guards=[requires(PrincipalType.RESIDENT, "records:read")],
         security=security("records:read"),
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 503),
     )
     async def summary(
         self,

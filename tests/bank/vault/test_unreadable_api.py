@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import uuid
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +27,10 @@ from litestar import Litestar
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.local_provider import LocalKeyProvider
 from bank.settings import Settings
 from bank.vault.exports import export_records
-from bank.vault.keystore import DataKey
+from bank.vault.keystore import DataKey, KeyStore
 from tests.bank.test_problems import assert_problem
 from tests.bank.vault.conftest import ClientPrincipal, Clients, Resident, Residents, unique_marker
 from tests.bank.vault.test_sources_api import (
@@ -429,3 +432,45 @@ async def test_without_data_keys_every_read_is_empty_and_the_latest_checkup_404(
     links = await client.get("/v1/me/links/", headers=resident.headers("account"))
     assert (links.status_code, links.json()) == (200, [])
     assert await unreadable_counted(client, "steps", "no-data-key") == before + 2
+
+
+# --- the key provider unreachable ---------------------------------------------------------------
+
+
+async def test_a_key_provider_that_is_gone_is_503_with_retry_after_and_public_routes_still_work(
+    app: Litestar,
+    client: Client,
+    residents: Residents,
+    settings: Settings,
+    today: date,
+    tmp_path: Path,
+) -> None:
+    """The app's keys on a volume of their own, which then goes away (an unmounted directory;
+    an HSM that stops answering raises the same KeyProviderError): reads that need a key answer
+    503 key-provider-unavailable with Retry-After, not 500 and not "no records"; what needs no
+    key keeps answering."""
+    resident = await residents.new()
+    day = today - timedelta(days=1)
+    await push_days(client, resident, {day: 8000})
+    volume = tmp_path / "keys"
+    shutil.copytree(settings.data_dir / "keys" / "vault", volume)
+    app.state.keystore = KeyStore(LocalKeyProvider(volume))
+    window = {"from": str(day), "to": str(day)}
+    assert [item["steps"] for item in await listed_days(client, resident, day, day)] == [8000]
+
+    shutil.rmtree(volume)
+
+    for url, params in ((STEPS, window), (SUMMARY, {"month": month_of(day)})):
+        response = await client.get(url, params=params, headers=resident.headers("records:read"))
+        body = assert_problem(response, 503, "key-provider-unavailable")
+        assert response.headers["retry-after"] == "30"
+        assert "kek" not in body["detail"].lower()
+    pushed = await client.post(
+        STEPS, json={"days": [{"day": str(day), "steps": 8001, "platform": "healthkit"}]},
+        headers=resident.headers(),
+    )  # fmt: skip
+    assert_problem(pushed, 503, "key-provider-unavailable")
+    assert (await client.get("/health/live")).status_code == 200
+    catalogue = await client.get("/problems/key-provider-unavailable")
+    assert catalogue.status_code == 200
+    assert (await client.get("/docs/openapi.json")).status_code == 200
