@@ -43,6 +43,7 @@ from bank.http.context import make_before_send
 from bank.http.input_guard import GuardedRequest, input_guard_middleware
 from bank.http.media import media_type_middleware
 from bank.http.problems import exception_handlers
+from bank.http.startup_gate import StartupGate, startup_gate_middleware
 from bank.http.transaction import provide_db_session, transaction_middleware
 from bank.identity.protect import AccountSecrets
 from bank.jobs import assemble_job_app, kernel_tasks, opened
@@ -50,6 +51,7 @@ from bank.logs import configure_logging, get_logger
 from bank.package import Package, check_unique, load_sections
 from bank.settings import Settings, as_libpq, load_settings
 from bank.vault.keystore import KeyStore
+from bank.vault.reapply import reapply_on_start
 from bank.vault.resources import WorkerResources, keystore_from_settings
 from bank.workers import WorkerHealth, supervise
 
@@ -167,8 +169,14 @@ def create_app(
         app.state.jwks_fetcher = JwksFetcher()
         app.state.auth_cache = AuthCache()
         app.state.verified_tokens = VerifiedTokens()
+        # Erased residents a restored database brought back are erased again before anything
+        # is served (the gate holds requests; /health/ready says `reapplying` meanwhile).
+        gate = app.state.startup_gate = StartupGate()
         try:
             async with contextlib.AsyncExitStack() as stack:
+                reapply = await reapply_on_start(db, app.state.keystore, packages, gate)
+                if reapply is not None:
+                    stack.push_async_callback(_cancelled, reapply)
                 if settings.embedded_worker:
                     resources = WorkerResources(
                         settings, db, app.state.keystore, packages, app.state.sections
@@ -210,6 +218,7 @@ def create_app(
         },
         exception_handlers=exception_handlers(),
         middleware=[
+            startup_gate_middleware,
             transaction_middleware,
             PrometheusConfig(
                 app_name="bank", prefix="bank", group_path=True, exclude=[r"^/metrics$"]
@@ -241,6 +250,12 @@ def _initial_state(settings: Settings, packages: tuple[Package[KeyStore], ...]) 
             "sections": load_sections(packages),
         }
     )
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @contextlib.asynccontextmanager

@@ -23,6 +23,7 @@ from bank.demo.cli import register_commands as register_demo_commands
 from bank.demo.cli import run_seed
 from bank.package import Package, load_sections
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
+from bank.vault.erasure_cli import register_erasure_commands
 from bank.vault.keystore import KeyStore
 from bank.vault.resources import WorkerResources, keystore_from_settings
 from bank.workers import WorkerTiming, supervise
@@ -362,6 +363,7 @@ def register_packages(group: click.Group, packages: tuple[Package[KeyStore], ...
 
 register_packages(main, PACKAGES)
 register_demo_commands(main, lambda: database(_load()))
+register_erasure_commands(main, lambda: database(_load()), PACKAGES)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from bank.http.problems import problem_responses
 from bank.logs import get_logger
 
 if TYPE_CHECKING:
+    from bank.http.startup_gate import StartupGate
     from bank.workers import WorkerHealth
 
 log = get_logger("bank.health")
@@ -36,6 +37,9 @@ class Readiness(msgspec.Struct, frozen=True):
     # `up` or `down` (being restarted) for a worker inside this process; `external` when jobs
     # run in `bank worker` processes, which restart themselves (see bank.workers).
     worker: str
+    # The erasure journal's start-up reapply (bank.vault.reapply): `reapplying`, `retrying` (the
+    # last attempt failed; the log says why) or `reapplied`. Not ready until `reapplied`.
+    erasures: str = "reapplied"
 
 
 class ProblemTypeRead(msgspec.Struct, frozen=True):
@@ -57,8 +61,8 @@ class HealthController(Controller):
         "/ready",
         operation_id="GetReadiness",
         summary=(
-            "The database answers, its schema is at the migration head, and the process's own "
-            "job worker (if any) is running"
+            "The erasure journal has been reapplied, the database answers, its schema is at the "
+            "migration head, and the process's own job worker (if any) is running"
         ),
         responses={
             503: ResponseSpec(
@@ -71,6 +75,11 @@ class HealthController(Controller):
         heads: frozenset[str] = state.migration_heads
         job_worker: WorkerHealth | None = state.get("job_worker")
         worker = "external" if job_worker is None else "up" if job_worker.up else "down"
+        gate: StartupGate | None = state.get("startup_gate")
+        if gate is not None and not gate.is_open:
+            # Nothing is served before the journal is reapplied (bank.http.startup_gate); the
+            # database is not probed meanwhile: the reapply is using it.
+            return _not_ready(Readiness("unavailable", "unknown", "unknown", worker, gate.status))
         try:
             async with asyncio.timeout(state.settings.ready_timeout_s):
                 async with database.sessions() as session:

@@ -6,6 +6,14 @@ store is backed up separately with a short retention (docs/vault.md). Then every
 hook runs (the vault's own deletes its record tables), and deleting the account cascades to
 what is left: link rows (blind indexes), sessions, token families and unsent mail, so every
 token stops working at its next use. What remains is a receipt with a timestamp.
+
+Before any of that, the erasure is written to the key provider's erasure journal
+(bank.crypto.erasure_journal), which no database restore rolls back: start-up and
+`bank erasures reapply` erase again every journalled resident a restored backup brought back
+(bank.vault.reapply). The entry is durable before the erasure's transaction commits, so no
+acknowledged erasure is ever missing from it. If the transaction then rolls back (the commit
+fails, the process dies), the entry stays for a resident who asked to be erased and was told
+nothing succeeded: the next reapply erases them, which is what they asked for, or finds nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.erasure_journal import ErasureEntry
 from bank.identity.accounts import Accounts
 from bank.identity.models import Account
 from bank.logs import get_logger
@@ -36,17 +45,30 @@ async def erase_records(session: AsyncSession, resident_id: uuid.UUID) -> dict[s
 async def erase_resident(
     session: AsyncSession, keys: KeyStore, account: Account, packages: Iterable[Package[Any]]
 ) -> ErasureReceipt:
-    """Destroy the resident's keys, run every package's erase hook, delete the account; the
-    receipt's `records_deleted` is the sum of the hooks' counts."""
-    keys_destroyed = await keys.destroy(session, account.id)
-    counts = await erase_all(packages, session, account.id)
+    """Journal the erasure, destroy the resident's keys, run every package's erase hook, delete
+    the account; the receipt's `records_deleted` is the sum of the hooks' counts. Raises
+    KeyProviderError (nothing erased) if the journal cannot be written."""
+    receipt = ErasureReceipt(id=uuid.uuid4(), resident_id=account.id, erased_at=datetime.now(UTC))
+    await keys.journal_erasure(ErasureEntry(account.id, receipt.erased_at, receipt.id))
+    return await erase_again(session, keys, account, packages, receipt)
+
+
+async def erase_again(
+    session: AsyncSession,
+    keys: KeyStore,
+    account: Account | None,
+    packages: Iterable[Package[Any]],
+    receipt: ErasureReceipt,
+) -> ErasureReceipt:
+    """Erase a resident whose erasure is journalled already (`erase_resident` after its journal
+    entry, or a reapply after a restore: `account` None if only their keys came back); the
+    receipt's counts are filled in and it is added unless it is already stored."""
+    resident_id = receipt.resident_id
+    keys_destroyed = await keys.destroy(session, resident_id)
+    counts = await erase_all(packages, session, resident_id)
     records = sum(counts.values())
-    receipt = ErasureReceipt(
-        resident_id=account.id,
-        erased_at=datetime.now(UTC),
-        records_deleted=records,
-        keys_destroyed=keys_destroyed,
-    )
+    receipt.records_deleted = records
+    receipt.keys_destroyed = keys_destroyed
     await ErasureRows(session).add_receipt(receipt, account)
     log.info(
         "vault.resident_erased",

@@ -14,6 +14,11 @@ class ResidentGone(DomainError):
     )
 
 
+class ResidentErased(ResidentGone):
+    """The erasure journal names the resident: no data key is ever made for them again (a
+    restored backup may still hold their account until the journal is reapplied)."""
+
+
 class InvalidLink(DomainError):
     problem = ProblemType(
         code="invalid-link",

@@ -9,6 +9,12 @@ AES-GCM with random 96-bit nonces must not seal more than 2^32 messages under on
 800-38D §8.3). Each key counts the seals it has been handed out for, reserved per batch with one
 UPDATE, and a key that reaches `MAX_SEALS_PER_KEY` (far below 2^32) is retired for sealing: the
 next batch gets a new version. Old versions keep opening what they sealed.
+
+No data key is ever made, and no seal reserved, for a resident the provider's erasure journal
+names (ResidentErased): after a backup is restored the erased resident's account (and, from a
+full backup, their keys) may be back until the journal is reapplied, and a new key would let
+fresh data of theirs be sealed (issue 12). The check shares the provider round the key's wrap or
+unwrap makes anyway.
 """
 
 from __future__ import annotations
@@ -37,11 +43,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bank.crypto.erasure_journal import ErasureEntry
 from bank.crypto.provider import KeyProvider, WrappedKey
 from bank.crypto.provider_calls import ProviderCalls
 from bank.crypto.sealing import OpeningKeys, SealingKey
 from bank.db.base import Base
 from bank.db.driver import DriverQuery
+from bank.vault.errors import ResidentErased
 
 KEYSTORE_SCHEMA = "keystore"
 MAX_SEALS_PER_KEY = 2**30
@@ -147,6 +155,14 @@ class KeyStore:
         """`blind_index` of each value, in order, in one provider round."""
         return await self._provider.blind_indexes(purpose, [value.encode() for value in values])
 
+    async def journal_erasure(self, entry: ErasureEntry) -> None:
+        """Append to the provider's erasure journal (durable when this returns)."""
+        await self._provider.journal_erasure(entry)
+
+    async def erasures(self) -> list[ErasureEntry]:
+        """Every journalled erasure, oldest first."""
+        return await self._provider.erasures()
+
     async def destroy(self, session: AsyncSession, resident_id: uuid.UUID) -> int:
         """Crypto-shredding: delete every version of the resident's key."""
         result = await session.execute(delete(DataKey).where(DataKey.resident_id == resident_id))
@@ -158,7 +174,7 @@ class KeyStore:
         """The resident's very first key in one statement; None if any version exists already
         (then `_new_key` decides, under the resident's key lock)."""
         key = secrets.token_bytes(32)
-        wrapped = await self._provider.wrap(key, aad=data_key_aad(resident_id, 1))
+        wrapped = await self._wrap_new(resident_id, key, 1)
         inserted = await session.scalar(
             _FIRST_KEY,
             {
@@ -201,7 +217,7 @@ class KeyStore:
             )
         version = max((row.version for row in versions), default=0) + 1
         key = secrets.token_bytes(32)
-        wrapped = await self._provider.wrap(key, aad=data_key_aad(resident_id, version))
+        wrapped = await self._wrap_new(resident_id, key, version)
         await session.execute(
             insert(DataKey).values(
                 resident_id=resident_id,
@@ -213,6 +229,20 @@ class KeyStore:
         )
         return SealingKey(version, AESGCM(key))
 
+    async def _wrap_new(self, resident_id: uuid.UUID, key: bytes, version: int) -> WrappedKey:
+        """Wrap a new data key unless the resident is journalled as erased (one provider round:
+        one thread hop for an HSM); ResidentErased if they are."""
+
+        def wrap(provider: KeyProvider) -> WrappedKey | None:
+            if provider.is_erased(resident_id):
+                return None
+            return provider.wrap(key, aad=data_key_aad(resident_id, version))
+
+        wrapped = await self._provider.run(wrap)
+        if wrapped is None:
+            raise ResidentErased("The account was erased; no data key is made for it again.")
+        return wrapped
+
     async def _reserve(
         self, session: AsyncSession, resident_id: uuid.UUID, count: int
     ) -> SealingKey | None:
@@ -221,7 +251,7 @@ class KeyStore:
         row = (await session.execute(_RESERVE, reservation)).one_or_none()
         if row is None:
             return None
-        return SealingKey(row.version, AESGCM(await self._unwrap(resident_id, *row)))
+        return SealingKey(row.version, AESGCM(await self._unwrap_for_sealing(resident_id, *row)))
 
     async def _unwrap(
         self, resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int
@@ -229,6 +259,23 @@ class KeyStore:
         # A KeyProviderError here is an operational fault (a KEK missing), not an erasure.
         wrapped = _wrapped(resident_id, version, blob, kek_version)
         return (await self._provider.unwrap_all([wrapped]))[0]
+
+    async def _unwrap_for_sealing(
+        self, resident_id: uuid.UUID, version: int, blob: bytes, kek_version: int
+    ) -> bytes:
+        """The sealing key, unless the resident is journalled as erased (a restored key store
+        not yet reapplied): nothing new is sealed for them either. One provider round."""
+        wrapped, aad = _wrapped(resident_id, version, blob, kek_version)
+
+        def unwrap(provider: KeyProvider) -> bytes | None:
+            if provider.is_erased(resident_id):
+                return None
+            return provider.unwrap(wrapped, aad=aad)
+
+        key = await self._provider.run(unwrap)
+        if key is None:
+            raise ResidentErased("The account was erased; nothing is sealed for it again.")
+        return key
 
 
 def _wrapped(

@@ -19,12 +19,16 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.sealing import Binding, open_sealed, seal_many
+from bank.vault.errors import ResidentErased
 from bank.vault.keystore import KeyStore
 from bank.vault.repository import PushedRecordRows, lock_resident
 from bank.vault.rules import Refusal
 
 Outcome = Literal["stored", "replaced", "unchanged", "refused"]
 OUTCOMES: tuple[Outcome, ...] = ("stored", "replaced", "unchanged", "refused")
+
+# An erased resident's items: refused one by one, so the rest of the source's batch is stored.
+_GONE = Refusal("$", "The resident's account was erased; the record was not stored.")
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,7 @@ async def _store_for(
 ) -> dict[int, ItemResult]:
     lock = await lock_resident(session, f"records:{kind}", resident_id)
     if not lock.account_exists:
-        gone = Refusal("$", "The resident's account was erased; the record was not stored.")
-        return {item.index: ItemResult(item.index, "refused", (gone,)) for item in items}
+        return {item.index: ItemResult(item.index, "refused", (_GONE,)) for item in items}
     rows = PushedRecordRows(session, resident_id, kind, pushed_by=source_client)
     existing = await rows.existing([item.natural_key for item in items])
     opened = await keys.for_opening(session, resident_id) if existing else {}
@@ -106,9 +109,12 @@ async def _store_for(
         updates.append((item, row.revision + 1))
     if not inserts and not updates:
         return _results(outcomes)
-    key = await keys.for_sealing(
-        session, resident_id, len(inserts) + len(updates), has_key=lock.has_data_key
-    )
+    try:
+        key = await keys.for_sealing(
+            session, resident_id, len(inserts) + len(updates), has_key=lock.has_data_key
+        )
+    except ResidentErased:  # journalled as erased, in a restored database not yet reapplied
+        return {item.index: ItemResult(item.index, "refused", (_GONE,)) for item in items}
 
     def sealed(batch: Sequence[tuple[Incoming, int]]) -> list[bytes]:
         values = [(item.natural_key, revision, item.payload) for item, revision in batch]

@@ -255,10 +255,13 @@ class ErasureRows:
             counts[table.__tablename__] = int(result.rowcount or 0)  # type: ignore[attr-defined]
         return counts
 
-    async def add_receipt(self, receipt: ErasureReceipt, account: Account) -> ErasureReceipt:
-        """Keep the receipt and delete the account (its cascade reaches sessions and tokens)."""
-        self._session.add(receipt)
-        await self._session.delete(account)
+    async def add_receipt(self, receipt: ErasureReceipt, account: Account | None) -> ErasureReceipt:
+        """Keep the receipt (unless one with its id is stored: a reapplied erasure whose restored
+        database has it) and delete the account (its cascade reaches sessions and tokens)."""
+        if await self._session.get(ErasureReceipt, receipt.id) is None:
+            self._session.add(receipt)
+        if account is not None:
+            await self._session.delete(account)
         await self._session.flush()
         return receipt
 

@@ -4,6 +4,7 @@ process's own job worker (if it runs one) is running."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,6 +34,7 @@ async def test_ready_at_head(client: httpx.AsyncClient) -> None:
         "database": "ok",
         "migrations": "head",
         "worker": "external",
+        "erasures": "reapplied",
     }
 
 
@@ -46,11 +48,13 @@ async def test_not_ready_when_migrations_are_behind(
     assert response.json()["migrations"] == "behind"
 
 
-async def test_not_ready_when_database_is_unreachable(settings: Settings) -> None:
+async def test_not_ready_when_database_is_unreachable(settings: Settings, tmp_path: Path) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    # Nothing listens on port 1; the probe must answer 503 quickly instead of hanging.
+    # Nothing listens on port 1; the probe must answer 503 quickly instead of hanging. A key
+    # directory of its own: an empty erasure journal needs no database to be reapplied.
     unreachable = create_async_engine(as_asyncpg("postgresql://bank@127.0.0.1:1/bank"))
+    settings = settings.model_copy(update={"data_dir": tmp_path})
     app = create_app(settings, database=Database(sessions=make_session_factory(unreachable)))
     try:
         async with serve(app) as client:
@@ -64,6 +68,7 @@ async def test_not_ready_when_database_is_unreachable(settings: Settings) -> Non
         "database": "unreachable",
         "migrations": "unknown",
         "worker": "external",
+        "erasures": "reapplied",
     }
     assert live.status_code == 200
 
@@ -94,6 +99,7 @@ async def test_not_ready_while_the_embedded_worker_lost_its_database_then_ready_
                 "database": "ok",
                 "migrations": "head",
                 "worker": "down",
+                "erasures": "reapplied",
             }
             assert _worker_up_metric(await client.get("/metrics")) == 0
 

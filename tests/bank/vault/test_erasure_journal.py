@@ -1,0 +1,329 @@
+"""The erasure journal in the vault: an erasure is journalled before its transaction commits, a
+journalled resident gets no data key (nor a seal) by any path, and reapplying the journal erases
+again whoever a restored database brought back, once, logged and counted."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from litestar import Litestar
+from prometheus_client import REGISTRY
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bank.app import PACKAGES
+from bank.auth.models import TokenFamily
+from bank.crypto.erasure_journal import ErasureEntry
+from bank.crypto.local_provider import JOURNAL_FILE, LocalKeyProvider
+from bank.crypto.provider import KeyProviderError
+from bank.identity.models import Account
+from bank.settings import Settings
+from bank.vault.erasure import erase_resident
+from bank.vault.errors import ResidentErased
+from bank.vault.exports import build_export
+from bank.vault.keystore import DataKey, KeyStore
+from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay
+from bank.vault.reapply import reapply_erasures
+from bank.vault.rules.steps import StepDayIn
+from bank.vault.steps import ingest_step_days
+from tests.bank.test_problems import assert_problem
+from tests.bank.vault.conftest import ClientPrincipal, Clients, Residents
+from tests.bank.vault.test_sources_api import (
+    LINKS,
+    SUBWAY,
+    TAPS,
+    card_of,
+    link_card,
+    ride,
+)
+
+Client = httpx.AsyncClient
+TODAY = date(2026, 11, 20)
+
+
+@pytest.fixture
+def today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.local_timezone)).date()
+
+
+async def _journal(keys: KeyStore, resident_id: uuid.UUID) -> ErasureEntry:
+    """What a restore leaves behind: the journal names a resident the database still holds."""
+    entry = ErasureEntry(resident_id, datetime.now(UTC), uuid.uuid4())
+    await keys.journal_erasure(entry)
+    return entry
+
+
+async def _key_versions(session: AsyncSession, resident_id: uuid.UUID) -> list[int]:
+    rows = await session.scalars(select(DataKey.version).where(DataKey.resident_id == resident_id))
+    return sorted(rows)
+
+
+def _account() -> Account:
+    return Account(
+        kind="resident",
+        email_index=uuid.uuid4().hex,
+        email_sealed=b"\x00" * 40,
+        password_hash="$argon2id$not-used",
+    )
+
+
+def _days(steps: int, count: int = 3) -> list[StepDayIn]:
+    return [
+        StepDayIn(
+            day=TODAY - timedelta(days=n), steps=steps + n, hourly=None,
+            platform="healthkit", method="automatic", device_id="iphone-15",
+        )
+        for n in range(count)
+    ]  # fmt: skip
+
+
+# --- erasure writes the journal first ---------------------------------------------------------
+
+
+async def test_an_erasure_is_journalled_before_its_transaction_commits(
+    db_session: AsyncSession, tmp_path: Path
+) -> None:
+    provider = LocalKeyProvider(tmp_path / "vault")
+    keys = KeyStore(provider)
+    account = _account()
+    db_session.add(account)
+    await db_session.flush()
+    await ingest_step_days(db_session, keys, account.id, _days(7000), today=TODAY)
+
+    receipt = await erase_resident(db_session, keys, account, PACKAGES)
+    # Nothing is committed yet (the test's transaction rolls back), and the entry is on disk.
+    assert LocalKeyProvider(tmp_path / "vault").erasures() == [
+        ErasureEntry(account.id, receipt.erased_at, receipt.id)
+    ]
+    assert (receipt.records_deleted, receipt.keys_destroyed) == (3, 1)
+
+
+async def test_an_erasure_the_journal_cannot_take_erases_nothing(
+    db_session: AsyncSession, tmp_path: Path
+) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    account = _account()
+    db_session.add(account)
+    await db_session.flush()
+    await ingest_step_days(db_session, keys, account.id, _days(7000), today=TODAY)
+    (tmp_path / "vault" / JOURNAL_FILE).mkdir()  # not a file: every append fails
+
+    with pytest.raises(KeyProviderError, match="erasure journal"):
+        await erase_resident(db_session, keys, account, PACKAGES)
+    assert await db_session.get(Account, account.id) is not None
+    assert await _key_versions(db_session, account.id) == [1]
+    count = select(func.count()).select_from(StepDay).where(StepDay.resident_id == account.id)
+    assert await db_session.scalar(count) == 3
+
+
+# --- no new data key, no seal, for a journalled resident -------------------------------------
+
+
+async def test_the_key_store_makes_no_first_key_for_a_journalled_resident(
+    db_session: AsyncSession, tmp_path: Path
+) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    account = _account()
+    db_session.add(account)
+    await db_session.flush()
+    await _journal(keys, account.id)
+    for has_key in (False, True):
+        with pytest.raises(ResidentErased):
+            await keys.for_sealing(db_session, account.id, 1, has_key=has_key)
+    assert await _key_versions(db_session, account.id) == []
+    other = _account()
+    db_session.add(other)
+    await db_session.flush()
+    assert (await keys.for_sealing(db_session, other.id, 1, has_key=False)).version == 1
+
+
+async def test_a_restored_key_neither_seals_nor_rotates_for_a_journalled_resident(
+    db_session: AsyncSession, tmp_path: Path
+) -> None:
+    # A full backup restored: the resident's key is back, the journal names them.
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"), max_seals=3)
+    account = _account()
+    db_session.add(account)
+    await db_session.flush()
+    await keys.for_sealing(db_session, account.id, 2, has_key=False)
+    await _journal(keys, account.id)
+    with pytest.raises(ResidentErased):  # a reservation within the key's budget
+        await keys.for_sealing(db_session, account.id, 1)
+    with pytest.raises(ResidentErased):  # past the budget: the next version is not made
+        await keys.for_sealing(db_session, account.id, 3)
+    assert await _key_versions(db_session, account.id) == [1]
+
+
+async def test_a_journalled_resident_pushing_steps_is_gone_and_gets_no_key(
+    client: Client, app: Litestar, residents: Residents, db_session: AsyncSession, today: date
+) -> None:
+    resident, other = await residents.new(), await residents.new()
+    await _journal(app.state.keystore, resident.id)
+    days = {"days": [{"day": (today - timedelta(days=1)).isoformat(), "steps": 4321,
+                      "platform": "healthkit"}]}  # fmt: skip
+    pushed = await client.post("/v1/me/steps", json=days, headers=resident.headers())
+    assert_problem(pushed, 401, "account-gone")
+    assert await _key_versions(db_session, resident.id) == []
+    assert (await client.post("/v1/me/steps", json=days, headers=other.headers())).is_success
+
+
+async def test_a_journalled_resident_linking_a_card_is_gone_and_gets_no_key(
+    client: Client, app: Litestar, residents: Residents, db_session: AsyncSession
+) -> None:
+    resident = await residents.new()
+    await _journal(app.state.keystore, resident.id)
+    body = {"kind": "transit_card", "card_number": card_of(9_001)}
+    linked = await client.post(LINKS, json=body, headers=resident.headers())
+    assert_problem(linked, 401, "account-gone")
+    assert await _key_versions(db_session, resident.id) == []
+
+
+@pytest.mark.parametrize("keys_restored", [True, False], ids=["full-restore", "records-only"])
+async def test_taps_for_a_journalled_resident_are_refused_and_the_rest_of_the_feed_stored(
+    client: Client,
+    app: Litestar,
+    residents: Residents,
+    sources: Clients,
+    db_session: AsyncSession,
+    today: date,
+    keys_restored: bool,
+) -> None:
+    subway: ClientPrincipal = await sources.new("ingest:transit", feeds=(SUBWAY,))
+    erased, kept = await residents.new(), await residents.new()
+    erased_card, kept_card = card_of(9_100 + keys_restored), card_of(9_200 + keys_restored)
+    await link_card(client, erased, erased_card)  # the link made the resident's first key
+    await link_card(client, kept, kept_card)
+    if not keys_restored:  # a records backup restored beside a key store that never had them
+        await db_session.execute(delete(DataKey).where(DataKey.resident_id == erased.id))
+        await db_session.commit()
+    versions = await _key_versions(db_session, erased.id)
+    await _journal(app.state.keystore, erased.id)
+
+    day = today - timedelta(days=1)
+    taps = [*ride(erased_card, day, 1), *ride(kept_card, day, 1)]
+    response = await client.post(
+        TAPS, json={"taps": taps}, headers=subway.headers("ingest:transit")
+    )
+    assert response.status_code == 200, response.text
+    outcomes = [result["outcome"] for result in response.json()["results"]]
+    assert outcomes == ["refused", "refused", "stored", "stored"]
+    assert await _key_versions(db_session, erased.id) == versions
+    stored = select(Record.resident_id).where(Record.resident_id.in_([erased.id, kept.id]))
+    assert list(await db_session.scalars(stored)) == [kept.id, kept.id]
+
+
+async def test_an_export_for_a_journalled_resident_makes_no_key(
+    client: Client, app: Litestar, residents: Residents, db_session: AsyncSession
+) -> None:
+    resident = await residents.new()
+    requested = await client.post("/v1/me/exports/", headers=resident.headers())
+    assert requested.status_code == 202, requested.text
+    await _journal(app.state.keystore, resident.id)
+    export_id = uuid.UUID(requested.json()["id"])
+    with pytest.raises(ResidentErased):
+        await build_export(db_session, app.state.keystore, resident.id, export_id, PACKAGES)
+    assert await _key_versions(db_session, resident.id) == []
+    export = await db_session.get(Export, (resident.id, export_id))
+    assert export is not None
+    assert export.sealed_zip is None
+
+
+# --- reapplying the journal -------------------------------------------------------------------
+
+
+def _reapplied_total() -> float:
+    return REGISTRY.get_sample_value("bank_erasures_reapplied_total") or 0.0
+
+
+async def _holdings(session: AsyncSession, resident_id: uuid.UUID) -> dict[str, int]:
+    columns = {
+        "accounts": Account.id,
+        "keys": DataKey.resident_id,
+        "steps": StepDay.resident_id,
+        "links": Link.resident_id,
+        "sessions": TokenFamily.account_id,
+    }
+    return {
+        name: int(await session.scalar(select(func.count()).where(column == resident_id)) or 0)
+        for name, column in columns.items()
+    }
+
+
+async def test_reapplying_erases_journalled_residents_once_and_no_one_else(
+    vault: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider = LocalKeyProvider(tmp_path / "vault")
+    keys = KeyStore(provider)
+    back, keys_only, kept = _account(), _account(), _account()
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        session.add_all([back, keys_only, kept])
+        await session.flush()
+        for account, steps in ((back, 7000), (keys_only, 8000), (kept, 9000)):
+            await ingest_step_days(session, keys, account.id, _days(steps), today=TODAY)
+    # `keys_only`: erased for real, then a key store backup restored over the live one.
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        gone = await session.get(Account, keys_only.id)
+        assert gone is not None
+        restored_keys = (
+            await session.scalars(select(DataKey).where(DataKey.resident_id == keys_only.id))
+        ).all()
+        copies = [
+            DataKey(
+                resident_id=key.resident_id, version=key.version, wrapped_key=key.wrapped_key,
+                kek_version=key.kek_version, seals=key.seals,
+            )
+            for key in restored_keys
+        ]  # fmt: skip
+        receipt = await erase_resident(session, keys, gone, PACKAGES)
+        session.add_all(copies)
+    back_entry = await _journal(keys, back.id)
+    never_here = await _journal(keys, uuid.uuid4())
+    journal = provider.erasures()
+    before = _reapplied_total()
+    capsys.readouterr()
+
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        outcome = await reapply_erasures(session, keys, PACKAGES)
+    assert (outcome.journalled, outcome.erased) == (3, 2)
+    assert (outcome.records_deleted, outcome.keys_destroyed) == (3, 2)
+    assert _reapplied_total() == before + 2
+    logged = capsys.readouterr().out
+    assert '"event": "vault.erasure_reapplied"' in logged
+    assert '"erased": 2' in logged
+    assert str(never_here.resident_id) not in logged
+
+    async with AsyncSession(vault) as session:
+        for resident in (back.id, keys_only.id):
+            assert await _holdings(session, resident) == dict.fromkeys(
+                ("accounts", "keys", "steps", "links", "sessions"), 0
+            )
+        assert (await _holdings(session, kept.id))["steps"] == 3
+        assert await _key_versions(session, kept.id) == [1]
+        # The receipt a restore lost is back, under the journal's own id and time.
+        restored_receipt = await session.get(ErasureReceipt, back_entry.receipt_id)
+        assert restored_receipt is not None
+        assert restored_receipt.erased_at == back_entry.erased_at
+        assert restored_receipt.resident_id == back.id
+        receipts = select(ErasureReceipt.id).where(ErasureReceipt.resident_id == keys_only.id)
+        assert list(await session.scalars(receipts)) == [receipt.id]  # kept, not doubled
+
+    async with AsyncSession(vault) as session, session.begin():  # idempotent, cheap
+        again = await reapply_erasures(session, keys, PACKAGES)
+    assert (again.journalled, again.erased, again.records_deleted) == (3, 0, 0)
+    assert provider.erasures() == journal  # reapplying journals nothing new
+    assert _reapplied_total() == before + 2
+
+
+async def test_reapplying_an_empty_journal_touches_nothing(
+    vault: AsyncEngine, tmp_path: Path
+) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    async with AsyncSession(vault) as session, session.begin():
+        outcome = await reapply_erasures(session, keys, PACKAGES)
+    assert (outcome.journalled, outcome.erased) == (0, 0)
+    assert not (tmp_path / "vault" / JOURNAL_FILE).exists()
