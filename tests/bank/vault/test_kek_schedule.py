@@ -18,14 +18,21 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select
+from pydantic import SecretStr
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bank.app import JOB_APP, PACKAGES
 from bank.cli import main as cli
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import KeyProvider, KeyProviderError, WrappedKey
+from bank.db import Database, make_session_factory
+from bank.jobs import opened
+from bank.package import load_sections
+from bank.settings import Settings, as_libpq
 from bank.vault.kek_schedule import keep_kek_schedule
-from bank.vault.keystore import DataKey, data_key_aad
+from bank.vault.keystore import DataKey, KeyStore, data_key_aad
+from bank.vault.resources import WorkerResources
 from bank.vault.rules.kek_schedule import (
     CHECK_PERIOD,
     ROTATION_SLACK,
@@ -242,6 +249,42 @@ async def test_bank_keys_status_prints_the_versions_and_the_window(
     assert second["destroy_after"] is None
     assert second["data_keys"] == 4
     assert 19.9 < second["age_days"] <= 20.1
+
+
+async def test_the_worker_runs_the_daily_job_with_the_vaults_settings(
+    vault: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    """The job as the worker runs it: its settings section, the engine and the configured
+    provider from the worker's resources; the real clock, so version 1 is made 31 days old."""
+    own = settings.model_copy(
+        update={
+            "database_url": SecretStr(vault.url.render_as_string(hide_password=False)),
+            "data_dir": tmp_path,
+        }
+    )
+    provider = LocalKeyProvider(tmp_path / "keys" / "vault")  # where the job finds its keys
+    sealed = await _residents_with_records(vault, provider, 2)
+    provider.mark_kek_started(1, datetime.now(UTC) - 31 * DAY)
+    resources = WorkerResources(
+        own,
+        Database(sessions=make_session_factory(vault), engine=vault),
+        KeyStore(provider),
+        PACKAGES,
+        load_sections(PACKAGES),
+    )
+    async with opened(JOB_APP, as_libpq(own.async_database_url())) as jobs:
+        job = await jobs.configure_task("vault:keep_kek_schedule").defer_async(timestamp=0)
+        await jobs.run_worker_async(
+            queues=["maintenance"], wait=False, install_signal_handlers=False,
+            listen_notify=False, additional_context=resources.as_context(),
+        )  # fmt: skip
+    async with vault.connect() as connection:
+        status = await connection.scalar(
+            text("SELECT status FROM procrastinate_jobs WHERE id = :id"), {"id": job}
+        )
+    assert status == "succeeded"
+    assert LocalKeyProvider(tmp_path / "keys" / "vault").kek_versions() == [1, 2]
+    await _all_open(vault, LocalKeyProvider(tmp_path / "keys" / "vault"), sealed)
 
 
 def _iso(at: datetime) -> str:
