@@ -4,6 +4,8 @@ again whoever a restored database brought back, once, logged and counted."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,16 +13,20 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from litestar import Litestar
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bank.app import PACKAGES
+from bank.app import PACKAGES, create_app
 from bank.auth.models import TokenFamily
+from bank.cli import main as cli
 from bank.crypto.erasure_journal import ErasureEntry
 from bank.crypto.local_provider import JOURNAL_FILE, LocalKeyProvider
 from bank.crypto.provider import KeyProviderError
+from bank.db import Database, make_session_factory
+from bank.http.startup_gate import StartupGate
 from bank.identity.models import Account
 from bank.settings import Settings
 from bank.vault.erasure import erase_resident
@@ -41,6 +47,7 @@ from tests.bank.vault.test_sources_api import (
     link_card,
     ride,
 )
+from tests.conftest import serve
 
 Client = httpx.AsyncClient
 TODAY = date(2026, 11, 20)
@@ -327,3 +334,52 @@ async def test_reapplying_an_empty_journal_touches_nothing(
         outcome = await reapply_erasures(session, keys, PACKAGES)
     assert (outcome.journalled, outcome.erased) == (0, 0)
     assert not (tmp_path / "vault" / JOURNAL_FILE).exists()
+
+
+async def test_bank_erasures_reapply_erases_and_prints_counts(
+    vault: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / "keys" / "vault"))  # the CLI's, from data_dir
+    back = _account()
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        session.add(back)
+        await session.flush()
+        await ingest_step_days(session, keys, back.id, _days(7000), today=TODAY)
+    await _journal(keys, back.id)
+    url = vault.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    monkeypatch.setenv("BANK_DATABASE_URL", url)
+    monkeypatch.setenv("BANK_DATA_DIR", str(tmp_path))
+
+    async def reapply() -> dict[str, int]:
+        result = await asyncio.to_thread(CliRunner().invoke, cli, ["erasures", "reapply"])
+        assert result.exit_code == 0, result.output
+        summary: dict[str, int] = json.loads(result.output.strip().splitlines()[-1])
+        return summary
+
+    assert await reapply() == {
+        "journalled": 1, "erased": 1, "records_deleted": 3, "keys_destroyed": 1
+    }  # fmt: skip
+    assert await reapply() == {
+        "journalled": 1, "erased": 0, "records_deleted": 0, "keys_destroyed": 0
+    }  # fmt: skip
+    async with AsyncSession(vault) as session:
+        assert await session.get(Account, back.id) is None
+
+
+async def test_an_unreadable_journal_keeps_the_app_unready_until_it_reads(
+    settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    journal = tmp_path / "keys" / "vault" / JOURNAL_FILE
+    journal.parent.mkdir(parents=True)
+    entry = ErasureEntry(uuid.uuid4(), datetime.now(UTC), uuid.uuid4())
+    journal.write_bytes(b"not an entry\n" + entry.line())
+    own = settings.model_copy(update={"data_dir": tmp_path})
+    app = create_app(own, database=Database(sessions=make_session_factory(engine)))
+    async with serve(app) as client:
+        response = await client.get("/health/ready")
+        assert response.status_code == 503
+        assert response.json()["erasures"] == "retrying"  # fails closed, says why
+        journal.write_bytes(entry.line())  # the operator restores the journal
+        gate: StartupGate = app.state.startup_gate
+        assert await gate.wait(60)
+        assert (await client.get("/health/ready")).status_code == 200

@@ -8,6 +8,7 @@ of issue 12's finding 2 (45 of 45 records opened after such a restore).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -134,6 +135,13 @@ async def test_a_full_dump_restored_after_an_erasure_erases_the_resident_again_b
             assert waiting.status_code == 503
             assert waiting.json()["erasures"] == "reapplying"
             assert (await restarted.get("/health/live")).status_code == 200
+            # A request of the erased resident's arriving now waits at the start-up gate: the
+            # restored rows are there and would open (a full dump holds their key).
+            week = {"from": (today - timedelta(days=7)).isoformat(), "to": today.isoformat()}
+            early = asyncio.create_task(
+                restarted.get("/v1/me/steps", params=week, headers=erased.headers())
+            )
+            await asyncio.sleep(0)  # let it reach the gate before the reapply can go on
             await other_process.rollback()
 
             gate: StartupGate = app.state.startup_gate
@@ -141,6 +149,7 @@ async def test_a_full_dump_restored_after_an_erasure_erases_the_resident_again_b
             ready = await restarted.get("/health/ready")
             assert ready.status_code == 200, ready.text
             assert ready.json()["erasures"] == "reapplied"
+            assert (await early).status_code == 401  # served after the erasure, never before
             await _check_served(restarted, erased, kept, kept_card, today)
 
     assert await _held(engine, erased.id) == dict.fromkeys(
