@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import click
+from pydantic import ValidationError
 
 from bank.crypto.provider import KeyProviderError
 from bank.crypto.providers import key_provider_from_settings
@@ -88,7 +89,11 @@ def _register_status(
         """Print the KEK versions as JSON: each one's start, age, data keys and destruction date,
         the next scheduled rotation, the backup retention, and the oldest backup that still
         opens (BANK_VAULT__KEK_ROTATION_DAYS, BANK_VAULT__BACKUP_RETENTION_DAYS)."""
-        schedule = VaultSettings().kek_schedule()
+        try:
+            schedule = VaultSettings().kek_schedule()
+        except ValidationError as exc:
+            problems = "; ".join(str(error["msg"]) for error in exc.errors(include_input=False))
+            raise click.ClickException(f"the vault's settings are invalid: {problems}") from None
 
         async def status(settings: Settings) -> dict[str, object]:
             engine = create_engine(settings.async_database_url(), settings, role="bank-cli")

@@ -299,6 +299,9 @@ def test_the_settings_refuse_a_retention_shorter_than_the_interval(
     monkeypatch.setenv("BANK_VAULT__BACKUP_RETENTION_DAYS", "29")
     with pytest.raises(ValueError, match="at least BANK_VAULT__KEK_ROTATION_DAYS"):
         VaultSettings()
+    result = CliRunner().invoke(cli, ["keys", "status"])
+    assert result.exit_code == 1
+    assert "must be at least BANK_VAULT__KEK_ROTATION_DAYS" in result.stderr
 
 
 # The rules alone, over any schedule: a simulated daily job (rotation instantaneous) never
