@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.app import JOB_APP, PACKAGES
@@ -27,11 +28,15 @@ from bank.cli import main as cli
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import KeyProvider, KeyProviderError, WrappedKey
 from bank.db import Database, make_session_factory
+from bank.identity.models import Account
 from bank.jobs import opened
 from bank.package import load_sections
 from bank.settings import Settings, as_libpq
+from bank.vault.erasure import erase_resident
 from bank.vault.kek_schedule import keep_kek_schedule
 from bank.vault.keystore import DataKey, KeyStore, data_key_aad
+from bank.vault.models import StepDay
+from bank.vault.reapply import reapply_erasures
 from bank.vault.resources import WorkerResources
 from bank.vault.rules.kek_schedule import (
     CHECK_PERIOD,
@@ -173,6 +178,64 @@ async def test_a_replaced_version_is_destroyed_once_the_retention_has_passed_and
     assert keys.reopen().kek_versions() == [3, 4]
     assert not any(_unwraps(keys.reopen(), young_backup))
     await _all_open(vault, keys.reopen(), sealed)
+
+
+FullBackup = dict[str, list[dict[str, object]]]  # accounts, data keys, step days, by table
+_FULL = tuple(cast("Table", model.__table__) for model in (Account, DataKey, StepDay))
+_KEYS = "keystore.data_keys"
+
+
+async def _full_backup(engine: AsyncEngine) -> FullBackup:
+    async with AsyncSession(engine) as session:
+        return {
+            table.fullname: [dict(row._mapping) for row in await session.execute(select(table))]
+            for table in _FULL
+        }
+
+
+async def _full_restore(engine: AsyncEngine, backup: FullBackup) -> None:
+    async with AsyncSession(engine) as session, session.begin():
+        await session.execute(text("TRUNCATE keystore.data_keys, accounts CASCADE"))
+        for table in _FULL:
+            if backup[table.fullname]:
+                await session.execute(insert(table), backup[table.fullname])
+
+
+async def test_an_old_full_backup_opens_nothing_and_a_young_one_everyone_but_the_erased(
+    vault: AsyncEngine, tmp_path: Path
+) -> None:
+    """The issue's test of the schedule: accounts, data keys and records copied as a full
+    backup holds them, restored after the rotation and the retirement past the retention, and
+    the erasure journal reapplied as a start-up does."""
+    provider = LocalKeyProvider(tmp_path / "vault")
+    keystore = KeyStore(provider)
+    sealed = await _residents_with_records(vault, provider, 4)
+    erased = sealed[0].resident
+    provider.mark_kek_started(1, T0)
+    old_backup = await _full_backup(vault)
+    t1 = T0 + 30 * DAY
+    assert await _run(vault, provider, t1) == (2, ())
+    young_backup = await _full_backup(vault)  # both taken before the erasure
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        account = await session.get(Account, erased)
+        assert account is not None
+        await erase_resident(session, keystore, account, PACKAGES)
+    # Version 2 is made (30 days) and version 1 destroyed (35 days since it was replaced).
+    assert await _run(vault, provider, t1 + 35 * DAY) == (3, (1,))
+
+    await _full_restore(vault, old_backup)
+    assert not any(_unwraps(provider, old_backup[_KEYS]))  # for no one
+
+    await _full_restore(vault, young_backup)
+    # Without the journal the erased resident's keys would open again: the copy holds them.
+    assert all(_unwraps(provider, young_backup[_KEYS]))
+    async with AsyncSession(vault) as session, session.begin():
+        outcome = await reapply_erasures(session, keystore, PACKAGES)
+    assert outcome.erased == 1
+    await _all_open(vault, provider, [item for item in sealed if item.resident != erased])
+    after = await _full_backup(vault)
+    for rows in after.values():
+        assert all(row.get("resident_id", row.get("id")) != erased for row in rows)
 
 
 async def test_an_interrupted_scheduled_rotation_is_finished_by_the_next_run(
