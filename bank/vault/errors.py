@@ -85,7 +85,7 @@ class NoCheckup(DomainError):
     )
 
 
-class LatestCheckupUnreadable(DomainError):
+class RecordUnreadable(DomainError):
     problem = ProblemType(
         code="record-unreadable",
         status=404,

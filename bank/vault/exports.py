@@ -21,20 +21,20 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.crypto.sealing import Binding, open_sealed, seal
+from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed, seal
 from bank.logs import get_logger
 from bank.package import Package, export_all
 from bank.vault import transit
 from bank.vault.checkups import CHECKUPS
-from bank.vault.errors import ExportNotFound, ExportNotReady
-from bank.vault.keystore import KeyStore
+from bank.vault.errors import ExportNotFound, ExportNotReady, RecordUnreadable
+from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.links import Links
 from bank.vault.models import Export
 from bank.vault.reader import ALL_DAYS, VaultReader
 from bank.vault.repository import ExportRows
 from bank.vault.steps import STEPS
 from bank.vault.transit import TAPS
-from bank.vault.unreadable import Unreadable
+from bank.vault.unreadable import Unreadable, note_unreadable
 
 log = get_logger("bank.vault")
 
@@ -277,10 +277,20 @@ class Exports:
         return export
 
     async def download(self, resident_id: uuid.UUID, export_id: uuid.UUID) -> tuple[Export, bytes]:
-        """The export and its ZIP, opened; ExportNotFound, or ExportNotReady while building."""
+        """The export and its ZIP, opened; ExportNotFound, ExportNotReady while building, or
+        RecordUnreadable if it does not open."""
         export = await self.find(resident_id, export_id)
         if export.status != "ready" or export.sealed_zip is None:
             raise ExportNotReady("Not ready yet.")
-        opened = await self._keys.for_opening(self._session, resident_id)
-        binding = _binding(resident_id)
-        return export, open_sealed(opened, binding, str(export.id), 1, export.sealed_zip)
+        try:
+            opened = await self._keys.for_opening(self._session, resident_id)
+            binding = _binding(resident_id)
+            zipped = open_sealed(opened, binding, str(export.id), 1, export.sealed_zip)
+        except (KeyErased, RecordDoesNotOpen):
+            # Tampered, moved, or its key is gone: never served, counted as a record would be.
+            marker = Unreadable("export", export.requested_at.date(), str(export.id), 1)
+            note_unreadable("export", resident_id, [marker])
+            raise RecordUnreadable(
+                "This export is stored but does not open; ask for a new one."
+            ) from None
+        return export, zipped

@@ -14,15 +14,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.crypto.sealing import Binding, open_sealed, seal_many
+from bank.crypto.sealing import Binding, OpeningKeys, RecordDoesNotOpen, open_sealed, seal_many
 from bank.vault.errors import ResidentErased
 from bank.vault.keystore import KeyStore
 from bank.vault.repository import PushedRecordRows, lock_resident
 from bank.vault.rules import Refusal
+from bank.vault.unreadable import Unreadable, note_unreadable
 
 Outcome = Literal["stored", "replaced", "unchanged", "refused"]
 OUTCOMES: tuple[Outcome, ...] = ("stored", "replaced", "unchanged", "refused")
@@ -102,7 +103,7 @@ async def _store_for(
             outcomes[item.index] = "stored"
             inserts.append(item)
             continue
-        if open_sealed(opened, binding, item.natural_key, row.revision, row.sealed) == item.payload:
+        if _stored(opened, binding, item, row) == item.payload:
             outcomes[item.index] = "unchanged"
             continue
         outcomes[item.index] = "replaced"
@@ -134,6 +135,17 @@ async def _store_for(
             revisions=[revision for _, revision in updates],
         )
     return _results(outcomes)
+
+
+def _stored(opened: OpeningKeys, binding: Binding, item: Incoming, row: Any) -> bytes | None:
+    """The stored payload of the item's row; None if it does not open (then the item replaces
+    it, and it is counted as a read would count it)."""
+    try:
+        return open_sealed(opened, binding, item.natural_key, row.revision, row.sealed)
+    except RecordDoesNotOpen:
+        marker = Unreadable(binding.kind, item.day, item.natural_key, row.revision)
+        note_unreadable(binding.kind, binding.owner, [marker])
+        return None
 
 
 def _results(outcomes: dict[int, Outcome]) -> dict[int, ItemResult]:

@@ -16,7 +16,7 @@ from datetime import date
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.crypto.sealing import Binding, open_sealed, seal_many
+from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed, seal_many
 from bank.vault.errors import ResidentGone
 from bank.vault.keystore import KeyStore
 from bank.vault.kinds import RecordKind, Table
@@ -24,6 +24,7 @@ from bank.vault.records import ItemResult, superseded
 from bank.vault.repository import StepDayRows, lock_resident
 from bank.vault.rules import Refusal
 from bank.vault.rules.steps import PushedStepDay, validate_step_day
+from bank.vault.unreadable import Unreadable, note_unreadable
 
 MAX_BATCH = 400
 
@@ -146,8 +147,16 @@ async def _plan(
             plan.inserts.append(natural_key)
             continue
         natural_key_text = STEPS.natural_key(row.day, row.source)
-        stored = open_sealed(opened, binding, natural_key_text, row.revision, row.sealed)
-        if _DECODER.decode(stored) == payload:
+        try:
+            stored = open_sealed(opened, binding, natural_key_text, row.revision, row.sealed)
+        except RecordDoesNotOpen:
+            # The deposit replaces a stored value that does not open (counted as a read would
+            # count it); the old value is kept as a revision, as any replaced value is.
+            note_unreadable(
+                STEPS.code, resident_id, [Unreadable(STEPS.code, row.day, row.source, row.revision)]
+            )
+            stored = None
+        if stored is not None and _DECODER.decode(stored) == payload:
             results[index] = ItemResult(index, "unchanged")
             continue
         results[index] = ItemResult(index, "replaced")

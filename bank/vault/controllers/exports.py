@@ -58,7 +58,9 @@ class ExportsController(Controller):
         operation_id="DownloadExport",
         summary="The export's ZIP",
         media_type="application/zip",
-        responses=problem_responses(401, 403, 404, 409),
+        responses=problem_responses(401, 403, 404, 409, 503),
+        description="404 `export-not-found` when there is no such export; 404 "
+        "`record-unreadable` when it is stored but does not open (ask for a new one).",
     )
     async def download(
         self,

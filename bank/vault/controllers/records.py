@@ -23,7 +23,7 @@ from bank.auth.principals import Principal, PrincipalType
 from bank.http.problems import problem_responses
 from bank.vault.checkups import CHECKUPS, CheckupPayload
 from bank.vault.deps import LinksService, Reader, provides
-from bank.vault.errors import InvalidLink, LatestCheckupUnreadable, NoCheckup
+from bank.vault.errors import InvalidLink, NoCheckup, RecordUnreadable
 from bank.vault.kinds import Opened, RecordKind
 from bank.vault.links import LinkKind, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
@@ -267,7 +267,7 @@ class CheckupsController(Controller):
         if latest is None:
             raise NoCheckup("You have no checkup results yet.")
         if isinstance(latest, Unreadable):
-            raise LatestCheckupUnreadable("Your latest checkup is stored but does not open.")
+            raise RecordUnreadable("Your latest checkup is stored but does not open.")
         (values,) = represent_checkups.values([latest.payload])
         (judged,) = represent_checkups.judgement_flags([latest.payload])
         names = {item.item: item for item in reference.checkup_items()}

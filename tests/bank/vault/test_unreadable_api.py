@@ -31,6 +31,7 @@ from bank.crypto.local_provider import LocalKeyProvider
 from bank.settings import Settings
 from bank.vault.exports import export_records
 from bank.vault.keystore import DataKey, KeyStore
+from bank.vault.models import Export
 from tests.bank.test_problems import assert_problem
 from tests.bank.vault.conftest import ClientPrincipal, Clients, Resident, Residents, unique_marker
 from tests.bank.vault.test_sources_api import (
@@ -341,7 +342,93 @@ async def test_a_checkup_moved_from_another_resident_is_marked_and_latest_is_404
     assert {item["item"]: item["value"] for item in bobs["items"]}["ldl"] == 187
 
 
+# --- deposits onto a row that does not open -----------------------------------------------------
+
+
+async def test_a_deposit_onto_a_day_that_does_not_open_replaces_it(
+    client: Client, residents: Residents, db_session: AsyncSession, today: date
+) -> None:
+    alice, bob = await residents.new(), await residents.new()
+    day = today - timedelta(days=2)
+    await push_days(client, alice, {day: 1234})
+    await push_days(client, bob, {day: 4321})
+    await tamper(
+        db_session,
+        "UPDATE step_days SET sealed = b.sealed FROM step_days AS b "
+        "WHERE step_days.resident_id = :alice AND b.resident_id = :bob AND b.day = step_days.day",
+        alice=alice.id, bob=bob.id,
+    )  # fmt: skip
+    before = await unreadable_counted(client, "steps")
+    # Alice sends the very value now in her row: it does not open there, so it is replaced, not
+    # "unchanged" (which would tell her what the foreign value holds).
+    response = await client.post(
+        STEPS, json={"days": [{"day": str(day), "steps": 4321, "platform": "healthkit"}]},
+        headers=alice.headers(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert [r["outcome"] for r in response.json()["results"]] == ["replaced"]
+    assert await unreadable_counted(client, "steps") == before + 1
+    [item] = await listed_days(client, alice, day, day)
+    assert (item["status"], item["steps"], item["revision"]) == ("opened", 4321, 2)
+
+
+async def test_a_tap_sent_again_onto_a_row_that_does_not_open_replaces_it(
+    client: Client,
+    residents: Residents,
+    subway: ClientPrincipal,
+    db_session: AsyncSession,
+    today: date,
+) -> None:
+    resident = await residents.new()
+    await link_card(client, resident, card_of(6))
+    day = today - timedelta(days=1)
+    taps = ride(card_of(6), day, 1)
+    await push_taps(client, subway, taps)
+    await tamper(
+        db_session,
+        "UPDATE records SET sealed = other.sealed FROM records AS other "
+        "WHERE records.resident_id = :resident AND other.resident_id = :resident "
+        "AND records.natural_key = :exit AND other.natural_key = :entry",
+        resident=resident.id, entry=f"{SUBWAY}/{taps[0]['tap_id']}",
+        exit=f"{SUBWAY}/{taps[1]['tap_id']}",
+    )  # fmt: skip
+    result = await push_taps(client, subway, taps)
+    assert [r["outcome"] for r in result["results"]] == ["unchanged", "replaced"]
+    items = (await get_ok(client, resident, TAPS, **{"from": str(day), "to": str(day)}))["items"]
+    assert [(item["status"], item["tap_type"]) for item in items] == [
+        ("opened", "entry"), ("opened", "exit"),
+    ]  # fmt: skip
+
+
 # --- the export ---------------------------------------------------------------------------------
+
+
+async def test_an_export_that_does_not_open_is_404_record_unreadable(
+    client: Client, residents: Residents, db_session: AsyncSession, today: date
+) -> None:
+    alice, bob = await residents.new(), await residents.new()
+    await push_days(client, alice, {today - timedelta(days=1): 100})  # Alice has a data key
+    now = datetime.now(ZoneInfo("UTC"))
+    sealed_elsewhere = uuid.uuid4()
+    # Bob's own sealed value (a step day) as the export's ZIP: it does not open there.
+    await push_days(client, bob, {today - timedelta(days=1): 200})
+    bobs = await db_session.scalar(
+        text("SELECT sealed FROM step_days WHERE resident_id = :bob"), {"bob": bob.id}
+    )
+    db_session.add(
+        Export(
+            resident_id=alice.id, id=sealed_elsewhere, status="ready", requested_at=now,
+            ready_at=now, expires_at=now + timedelta(hours=1), size_bytes=len(bobs),
+            sealed_zip=bobs,
+        )
+    )  # fmt: skip
+    await db_session.commit()
+    before = await unreadable_counted(client, "export")
+    response = await client.get(
+        f"/v1/me/exports/{sealed_elsewhere}/download", headers=alice.headers()
+    )
+    assert_problem(response, 404, "record-unreadable")
+    assert await unreadable_counted(client, "export") == before + 1
 
 
 async def test_the_export_states_how_many_records_of_each_file_were_left_out(
