@@ -62,7 +62,8 @@ _README = """\
 Your data at the city information bank / 市情報銀行に預けたあなたのデータ
 
 account.json       your account (id, dates, language)
-links.json         your linked transit cards and insurer memberships (masked)
+links.json         your linked transit cards and insurer memberships (masked; a link whose
+                   label does not open shows "unreadable": true and no number)
 steps.json / .csv  daily steps by source platform (hourly counts as h00..h23 in the CSV)
 transit_taps.json / .csv  IC card taps pushed by transit operators
 checkups.json / .csv      health checkup results (one CSV row per item)
@@ -110,6 +111,7 @@ async def export_records(
                     "kind": link.kind.value,
                     "masked": link.masked,
                     "created_at": link.created_at.isoformat(),
+                    **({"unreadable": True} if link.masked is None else {}),
                 }
                 for link in links
             ]

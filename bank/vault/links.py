@@ -19,10 +19,12 @@ from enum import StrEnum
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.crypto.sealing import Binding, open_sealed, seal
+from bank.crypto.sealing import Binding, OpeningKeys, RecordDoesNotOpen, open_sealed, seal
 from bank.vault.errors import InvalidLink, LinkNotFound, LinkTaken
 from bank.vault.keystore import KeyErased, KeyStore
+from bank.vault.models import Link
 from bank.vault.repository import LinkRows
+from bank.vault.unreadable import Unreadable, note_unreadable
 
 
 class LinkKind(StrEnum):
@@ -63,7 +65,7 @@ class _Shown(msgspec.Struct, frozen=True):
 class LinkView:
     id: uuid.UUID
     kind: LinkKind
-    masked: str
+    masked: str | None  # None: the sealed label does not open (the link itself still routes)
     created_at: datetime
 
 
@@ -81,6 +83,15 @@ def _masked(kind: LinkKind, key: str) -> str:
         return f"**** {key[-4:]}"
     insurer, member = key.split("|", 1)
     return f"{insurer} / ***{member[-2:]}"
+
+
+def _label(opened: OpeningKeys, binding: Binding, row: Link) -> str | None:
+    try:
+        return _DECODER.decode(open_sealed(opened, binding, str(row.id), 1, row.sealed)).label
+    except RecordDoesNotOpen:
+        marker = Unreadable("link", row.created_at.date(), str(row.id), 1)
+        note_unreadable("link", binding.owner, [marker])
+        return None
 
 
 class Links:
@@ -116,12 +127,7 @@ class Links:
             return []
         binding = _binding(resident_id)
         return [
-            LinkView(
-                row.id,
-                LinkKind(row.kind),
-                _DECODER.decode(open_sealed(opened, binding, str(row.id), 1, row.sealed)).label,
-                row.created_at,
-            )
+            LinkView(row.id, LinkKind(row.kind), _label(opened, binding, row), row.created_at)
             for row in rows
         ]
 

@@ -120,8 +120,18 @@ class LinkBody(msgspec.Struct, forbid_unknown_fields=True):
 class LinkView(msgspec.Struct):
     id: uuid.UUID
     kind: str
-    masked: str
+    masked: Annotated[
+        str | None,
+        msgspec.Meta(description="The number's last digits; null when `unreadable`."),
+    ]
     created_at: datetime
+    unreadable: Annotated[
+        bool,
+        msgspec.Meta(
+            description="True when the link's stored label does not open (tampered or moved): "
+            "the link still routes records to you, but its number cannot be shown."
+        ),
+    ] = False
 
 
 class TapView(msgspec.Struct, tag_field="status", tag="opened"):

@@ -118,7 +118,7 @@ class LinksController(Controller):
     async def list_links(self, principal: CurrentPrincipal, links: LinksService) -> list[LinkView]:
         return [
             LinkView(id=link.id, kind=link.kind.value, masked=link.masked,
-                     created_at=link.created_at)
+                     created_at=link.created_at, unreadable=link.masked is None)
             for link in await links.list(uuid.UUID(principal.subject))
         ]  # fmt: skip
 

@@ -342,6 +342,37 @@ async def test_a_checkup_moved_from_another_resident_is_marked_and_latest_is_404
     assert {item["item"]: item["value"] for item in bobs["items"]}["ldl"] == 187
 
 
+# --- links --------------------------------------------------------------------------------------
+
+
+async def test_a_link_whose_label_does_not_open_is_listed_as_unreadable(
+    client: Client, residents: Residents, db_session: AsyncSession
+) -> None:
+    resident = await residents.new()
+    card = await link_card(client, resident, card_of(5))
+    member = f"M-{uuid.uuid4().hex[:8]}"
+    await link_member(client, resident, member)
+    before = await unreadable_counted(client, "link")
+    assert await tamper(
+        db_session,
+        "UPDATE links SET sealed = other.sealed FROM links AS other "
+        "WHERE links.resident_id = :resident AND other.resident_id = :resident "
+        "AND links.kind = 'transit_card' AND other.kind = 'insurer_member'",
+        resident=resident.id,
+    ) == 1  # fmt: skip
+
+    response = await client.get("/v1/me/links/", headers=resident.headers("account"))
+    assert response.status_code == 200, response.text
+    by_kind = {link["kind"]: link for link in response.json()}
+    assert (by_kind["transit_card"]["masked"], by_kind["transit_card"]["unreadable"]) == (
+        None, True,
+    )  # fmt: skip
+    assert by_kind["transit_card"]["id"] == card["id"]
+    assert by_kind["insurer_member"]["unreadable"] is False
+    assert by_kind["insurer_member"]["masked"].endswith(member[-2:])
+    assert await unreadable_counted(client, "link") == before + 1
+
+
 # --- deposits onto a row that does not open -----------------------------------------------------
 
 
