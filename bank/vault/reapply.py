@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import func, select, union
+from sqlalchemy import Uuid, any_, bindparam, func, select, union
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.erasure_journal import ErasureEntry
@@ -67,10 +68,11 @@ async def found_in_database(
     outlive their account, their foreign keys cascade)."""
     if not residents:
         return set()
-    ids = list(residents)
+    # One array parameter, not one bind per id: a journal can outgrow PostgreSQL's 32,767.
+    ids = bindparam("ids", list(residents), type_=ARRAY(Uuid()))
     query = union(
-        select(Account.id).where(Account.id.in_(ids)),
-        select(DataKey.resident_id).where(DataKey.resident_id.in_(ids)),
+        select(Account.id).where(Account.id == any_(ids)),
+        select(DataKey.resident_id).where(DataKey.resident_id == any_(ids)),
     )
     return set((await session.scalars(select(query.subquery().c[0]))).all())
 

@@ -34,7 +34,7 @@ from bank.vault.errors import ResidentErased
 from bank.vault.exports import build_export
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay
-from bank.vault.reapply import reapply_erasures
+from bank.vault.reapply import found_in_database, reapply_erasures
 from bank.vault.rules.steps import StepDayIn
 from bank.vault.steps import ingest_step_days
 from tests.bank.test_problems import assert_problem
@@ -383,3 +383,13 @@ async def test_an_unreadable_journal_keeps_the_app_unready_until_it_reads(
         gate: StartupGate = app.state.startup_gate
         assert await gate.wait(60)
         assert (await client.get("/health/ready")).status_code == 200
+
+
+async def test_the_lookup_takes_a_journal_longer_than_postgresqls_parameter_limit(
+    db_session: AsyncSession,
+) -> None:
+    account = _account()
+    db_session.add(account)
+    await db_session.flush()
+    journalled = [uuid.uuid4() for _ in range(40_000)] + [account.id]
+    assert await found_in_database(db_session, journalled) == {account.id}
