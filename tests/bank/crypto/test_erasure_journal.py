@@ -17,11 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pkcs11 import Attribute, ObjectClass
 from pkcs11.exceptions import PKCS11Error
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.erasure_journal import ErasureEntry, parse_journal
 from bank.crypto.local_provider import JOURNAL_FILE, LocalKeyProvider
 from bank.crypto.pkcs11_provider import JOURNAL_APPLICATION, erasure_label
 from bank.crypto.provider import KeyProvider, KeyProviderError
+from bank.vault.errors import ResidentErased
+from bank.vault.keystore import DataKey, KeyStore
 from tests.bank.crypto.softhsm import SoftHsm
 
 _times = st.datetimes(
@@ -278,3 +282,16 @@ def test_a_corrupt_pkcs11_entry_is_reported(softhsm: SoftHsm) -> None:
         )
     with pytest.raises(KeyProviderError, match="corrupt"):
         provider.erasures()
+
+
+async def test_the_key_store_on_an_hsm_makes_no_key_for_a_journalled_resident(
+    softhsm: SoftHsm, db_session: AsyncSession
+) -> None:
+    keys = KeyStore(softhsm.provider())
+    erased, kept = uuid.uuid4(), uuid.uuid4()
+    await keys.journal_erasure(ErasureEntry(erased, datetime.now(UTC), uuid.uuid4()))
+    with pytest.raises(ResidentErased):
+        await keys.for_sealing(db_session, erased, 1, has_key=False)
+    assert (await keys.for_sealing(db_session, kept, 1, has_key=False)).version == 1
+    rows = select(DataKey.resident_id).where(DataKey.resident_id.in_([erased, kept]))
+    assert list(await db_session.scalars(rows)) == [kept]

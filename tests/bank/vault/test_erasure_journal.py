@@ -34,7 +34,7 @@ from bank.vault.errors import ResidentErased
 from bank.vault.exports import build_export
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay
-from bank.vault.reapply import found_in_database, reapply_erasures
+from bank.vault.reapply import Reapplied, found_in_database, reapply_erasures
 from bank.vault.rules.steps import StepDayIn
 from bank.vault.steps import ingest_step_days
 from tests.bank.test_problems import assert_problem
@@ -393,3 +393,30 @@ async def test_the_lookup_takes_a_journal_longer_than_postgresqls_parameter_limi
     await db_session.flush()
     journalled = [uuid.uuid4() for _ in range(40_000)] + [account.id]
     assert await found_in_database(db_session, journalled) == {account.id}
+
+
+async def test_reapplies_in_several_processes_at_once_erase_each_resident_once(
+    vault: AsyncEngine, tmp_path: Path
+) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    back = [_account() for _ in range(3)]
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        session.add_all(back)
+        await session.flush()
+        for account in back:
+            await ingest_step_days(session, keys, account.id, _days(7000), today=TODAY)
+    for account in back:
+        await _journal(keys, account.id)
+
+    async def reapply() -> Reapplied:
+        async with AsyncSession(vault) as session, session.begin():
+            return await reapply_erasures(session, keys, PACKAGES)
+
+    outcomes = await asyncio.gather(*(reapply() for _ in range(4)))
+    assert sorted(outcome.erased for outcome in outcomes) == [0, 0, 0, 3]
+    assert sum(outcome.records_deleted for outcome in outcomes) == 9
+    async with AsyncSession(vault) as session:
+        receipts = select(func.count()).where(
+            ErasureReceipt.resident_id.in_([account.id for account in back])
+        )
+        assert await session.scalar(receipts) == 3
