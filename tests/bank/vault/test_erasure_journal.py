@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from litestar import Litestar
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, func, select
@@ -420,3 +422,45 @@ async def test_reapplies_in_several_processes_at_once_erase_each_resident_once(
             ErasureReceipt.resident_id.in_([account.id for account in back])
         )
         assert await session.scalar(receipts) == 3
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    residents=st.lists(
+        st.tuples(st.booleans(), st.integers(min_value=0, max_value=3)), min_size=1, max_size=5
+    )
+)
+async def test_reapplying_erases_exactly_the_journalled_residents(
+    vault: AsyncEngine, tmp_path: Path, residents: list[tuple[bool, int]]
+) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / uuid.uuid4().hex))  # a journal per example
+    accounts = [_account() for _ in residents]
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        session.add_all(accounts)
+        await session.flush()
+        for account, (_, days) in zip(accounts, residents, strict=True):
+            if days:
+                await ingest_step_days(session, keys, account.id, _days(5000, days), today=TODAY)
+    journalled = [a for a, (erased, _) in zip(accounts, residents, strict=True) if erased]
+    for account in journalled:
+        await _journal(keys, account.id)
+    before = {}
+    async with AsyncSession(vault) as session:
+        for account in accounts:
+            before[account.id] = await _holdings(session, account.id)
+
+    async with AsyncSession(vault) as session, session.begin():
+        outcome = await reapply_erasures(session, keys, PACKAGES)
+    assert outcome.erased == len(journalled)
+    assert outcome.records_deleted == sum(before[a.id]["steps"] for a in journalled)
+    async with AsyncSession(vault) as session:
+        for account in accounts:
+            held = await _holdings(session, account.id)
+            if account in journalled:
+                assert held == dict.fromkeys(held, 0)
+            else:
+                assert held == before[account.id]
+    async with AsyncSession(vault) as session, session.begin():
+        assert (await reapply_erasures(session, keys, PACKAGES)).erased == 0
