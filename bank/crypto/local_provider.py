@@ -192,6 +192,14 @@ class LocalKeyProvider:
         return self._directory / JOURNAL_FILE
 
     def journal_erasure(self, entry: ErasureEntry) -> None:
+        try:
+            self._append(entry.line())
+        except OSError as exc:
+            raise KeyProviderError(
+                f"the erasure journal could not be written ({type(exc).__name__})"
+            ) from None
+
+    def _append(self, line: bytes) -> None:
         self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         created = not self.journal_path.exists()
         descriptor = os.open(self.journal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -200,14 +208,9 @@ class LocalKeyProvider:
             # torn tail is cut by exactly one of them and lines never interleave.
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             _cut_torn_tail(descriptor)
-            line = entry.line()
             if os.write(descriptor, line) != len(line):
                 raise KeyProviderError("the erasure journal could not be written in full")
             os.fsync(descriptor)
-        except OSError as exc:
-            raise KeyProviderError(
-                f"the erasure journal could not be written ({type(exc).__name__})"
-            ) from None
         finally:
             os.close(descriptor)  # releases the lock
         if created:  # the new file's name must survive a crash too
