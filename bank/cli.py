@@ -25,6 +25,7 @@ from bank.package import Package, load_sections
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
 from bank.vault.erasure_cli import register_erasure_commands
 from bank.vault.keystore import KeyStore
+from bank.vault.reapply import reapply_before_work
 from bank.vault.resources import WorkerResources, keystore_from_settings
 from bank.workers import WorkerTiming, supervise
 
@@ -209,6 +210,8 @@ def worker(
             settings, db, keystore_from_settings(settings), PACKAGES, load_sections(PACKAGES)
         )
         try:
+            # Before the first job: a restored backup may hold residents the journal erased.
+            await reapply_before_work(db, resources.keystore, PACKAGES)
             async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
                 await supervise(
                     jobs,

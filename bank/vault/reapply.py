@@ -143,6 +143,15 @@ async def reapply_on_start(
     return asyncio.create_task(_reapply_until_done(database, keys, packages, gate))
 
 
+async def reapply_before_work(
+    database: Database, keys: KeyStore, packages: Iterable[Package[Any]]
+) -> None:
+    """The reapply of a process with no readiness to hold back (`bank worker`): returns once
+    the database holds no journalled resident, retrying until it can tell. A worker must not
+    run a job (an export, the points award) for someone a restored backup brought back."""
+    await _reapply_until_done(database, keys, packages, StartupGate())
+
+
 async def _reapply_until_done(
     database: Database, keys: KeyStore, packages: Iterable[Package[Any]], gate: StartupGate
 ) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -53,6 +56,7 @@ from tests.conftest import serve
 
 Client = httpx.AsyncClient
 TODAY = date(2026, 11, 20)
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -464,3 +468,42 @@ async def test_reapplying_erases_exactly_the_journalled_residents(
                 assert held == before[account.id]
     async with AsyncSession(vault) as session, session.begin():
         assert (await reapply_erasures(session, keys, PACKAGES)).erased == 0
+
+
+async def test_bank_worker_erases_journalled_residents_before_its_first_job(
+    vault: AsyncEngine, tmp_path: Path
+) -> None:
+    """A worker started on a restored database erases whom the journal names before it takes
+    a job: a queued export of theirs must never be built."""
+    keys = KeyStore(LocalKeyProvider(tmp_path / "keys" / "vault"))  # the worker's, from data_dir
+    back = _account()
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        session.add(back)
+        await session.flush()
+        await ingest_step_days(session, keys, back.id, _days(7000), today=TODAY)
+    await _journal(keys, back.id)
+    url = vault.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    env = {**os.environ, "BANK_DATABASE_URL": url, "BANK_DATA_DIR": str(tmp_path),
+           "BANK_LOG_FORMAT": "json", "BANK_EMBEDDED_WORKER": "false"}  # fmt: skip
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log_file:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bank.cli", "worker", "--queue", "nothing-queued-here",
+            cwd=REPOSITORY, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        async with AsyncSession(vault) as session:
+            for _ in range(600):  # up to a minute: the worker's start, not a timing claim
+                if await session.get(Account, back.id) is None:
+                    break
+                session.expire_all()
+                await asyncio.sleep(0.1)
+            assert await session.get(Account, back.id) is None, log_path.read_text()
+            rows = await session.scalar(
+                select(func.count()).select_from(StepDay).where(StepDay.resident_id == back.id)
+            )
+            assert rows == 0
+    finally:
+        worker.terminate()
+        await asyncio.wait_for(worker.wait(), timeout=30)
+    assert '"vault.erasure_reapplied"' in log_path.read_text()
