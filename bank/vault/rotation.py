@@ -46,7 +46,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -216,16 +216,25 @@ async def _rewrap_batch(
         ).all()
         if not rows:
             return 0
+        # A key of a resident the erasure journal names (a key store restored from before the
+        # erasure) is destroyed, not carried onto the new KEK: the rotation finishes the erasure.
+        erased = {entry.resident_id for entry in await calls.erasures()}
+        gone = sorted({row.resident_id for row in rows} & erased)
+        if gone:
+            await session.execute(delete(DataKey).where(DataKey.resident_id.in_(gone)))
+            log.info("vault.kek_rotation.erased_keys_destroyed", residents=len(gone))
+        kept = [row for row in rows if row.resident_id not in erased]
         # The whole batch in one provider round: one thread hop for an HSM.
         changes = await calls.run(
             lambda provider: [
                 _rewrapped(
                     provider, target, row.resident_id, row.version, row.wrapped_key, row.kek_version
                 )
-                for row in rows
+                for row in kept
             ]
         )
-        await session.execute(update(DataKey), changes)  # by primary key, one statement
+        if changes:
+            await session.execute(update(DataKey), changes)  # by primary key, one statement
         return len(rows)
 
 

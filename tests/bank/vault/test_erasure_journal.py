@@ -39,9 +39,11 @@ from bank.vault.errors import ResidentErased
 from bank.vault.exports import build_export
 from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay
+from bank.vault.reader import VaultReader
 from bank.vault.reapply import Reapplied, found_in_database, reapply_erasures
+from bank.vault.rotation import rotate_kek
 from bank.vault.rules.steps import StepDayIn
-from bank.vault.steps import ingest_step_days
+from bank.vault.steps import STEPS, ingest_step_days
 from tests.bank.test_problems import assert_problem
 from tests.bank.vault.conftest import ClientPrincipal, Clients, Residents
 from tests.bank.vault.test_sources_api import (
@@ -507,3 +509,31 @@ async def test_bank_worker_erases_journalled_residents_before_its_first_job(
         worker.terminate()
         await asyncio.wait_for(worker.wait(), timeout=30)
     assert '"vault.erasure_reapplied"' in log_path.read_text()
+
+
+async def test_a_kek_rotation_destroys_a_journalled_residents_restored_key(
+    vault: AsyncEngine, tmp_path: Path
+) -> None:
+    """A key store restored from before an erasure, rotated before anything reapplied the
+    journal: the erased resident's key is destroyed, not carried onto the new KEK."""
+    provider = LocalKeyProvider(tmp_path / "vault")
+    keys = KeyStore(provider)
+    erased, kept = _account(), _account()
+    async with AsyncSession(vault, expire_on_commit=False) as session, session.begin():
+        session.add_all([erased, kept])
+        await session.flush()
+        for account in (erased, kept):
+            await ingest_step_days(session, keys, account.id, _days(6000), today=TODAY)
+    await _journal(keys, erased.id)
+    summary = await rotate_kek(vault, provider, batch_size=1)
+    assert summary.new_version == 2
+    async with AsyncSession(vault) as session:
+        assert await _key_versions(session, erased.id) == []
+        assert await _key_versions(session, kept.id) == [1]
+        under = await session.scalar(
+            select(DataKey.kek_version).where(DataKey.resident_id == kept.id)
+        )
+        assert under == 2
+        reader = VaultReader(session, KeyStore(LocalKeyProvider(tmp_path / "vault")))
+        opened = await reader.everything(STEPS, kept.id, TODAY - timedelta(days=5), TODAY)
+        assert sorted(day.payload.steps for day in opened) == [6000, 6001, 6002]
