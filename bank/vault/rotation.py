@@ -149,9 +149,13 @@ async def _rotate(
     else:
         current = await calls.new_kek_version()
         log.info("vault.kek_rotation.started", kek_version=current)
+    # Read once per run: an erasure made later deletes its own keys in its own transaction.
+    erased = frozenset(entry.resident_id for entry in await calls.erasures())
     rewrapped = 0
     while True:
-        rewrapped += await _rewrap_below(engine, calls, current, batch_size, after_batch, rewrapped)
+        rewrapped += await _rewrap_below(
+            engine, calls, current, batch_size, after_batch, rewrapped, erased
+        )
         retired = await _retire_older(engine, calls, current, retire=not keep_older, clock=clock)
         if retired is not None:
             break
@@ -184,10 +188,11 @@ async def _rewrap_below(
     batch_size: int,
     after_batch: Callable[[int], None] | None,
     done_before: int,
+    erased: frozenset[uuid.UUID],
 ) -> int:
     done = 0
     while True:
-        count = await _rewrap_batch(engine, calls, target, batch_size)
+        count = await _rewrap_batch(engine, calls, target, batch_size, erased)
         if count:
             done += count
             log.info("vault.kek_rotation.batch", rewrapped=count, total=done_before + done)
@@ -200,7 +205,11 @@ async def _rewrap_below(
 
 
 async def _rewrap_batch(
-    engine: AsyncEngine, calls: ProviderCalls, target: int, batch_size: int
+    engine: AsyncEngine,
+    calls: ProviderCalls,
+    target: int,
+    batch_size: int,
+    erased: frozenset[uuid.UUID],
 ) -> int:
     async with AsyncSession(engine) as session, session.begin():
         rows = (
@@ -218,7 +227,6 @@ async def _rewrap_batch(
             return 0
         # A key of a resident the erasure journal names (a key store restored from before the
         # erasure) is destroyed, not carried onto the new KEK: the rotation finishes the erasure.
-        erased = {entry.resident_id for entry in await calls.erasures()}
         gone = sorted({row.resident_id for row in rows} & erased)
         if gone:
             await session.execute(delete(DataKey).where(DataKey.resident_id.in_(gone)))
