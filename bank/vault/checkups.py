@@ -64,6 +64,12 @@ def natural_key(institution_code: str, exam_id: str) -> str:
     return f"{institution_code}/{exam_id}"  # institution codes are digits only
 
 
+def natural_key_parts(key: str) -> tuple[str, str]:
+    """(institution_code, exam_id) of a `natural_key`: the first "/" separates them."""
+    institution_code, exam_id = key.split("/", 1)
+    return institution_code, exam_id
+
+
 def _payload(checkup: CheckupIn, insurer_number: str) -> CheckupPayload:
     normalised = normalise(checkup)
     return CheckupPayload(

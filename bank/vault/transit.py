@@ -60,6 +60,12 @@ def natural_key(operator: str, tap_id: str) -> str:
     return f"{operator}/{tap_id}"  # operator slugs have no "/"
 
 
+def natural_key_parts(key: str) -> tuple[str, str]:
+    """(operator, tap_id) of a `natural_key`: the first "/" separates them."""
+    operator, tap_id = key.split("/", 1)
+    return operator, tap_id
+
+
 def _payload(tap: TapIn, card: str) -> TapPayload:
     return TapPayload(
         operator=tap.operator,

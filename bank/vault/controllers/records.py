@@ -21,6 +21,7 @@ from bank import reference
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import Principal, PrincipalType
 from bank.http.problems import problem_responses
+from bank.vault import checkups, transit
 from bank.vault.checkups import CHECKUPS, CheckupPayload
 from bank.vault.deps import LinksService, Reader, provides
 from bank.vault.errors import InvalidLink, NoCheckup, RecordUnreadable
@@ -203,13 +204,13 @@ class TransitController(Controller):
 
 def _tap_view(tap: Opened[TapPayload] | Unreadable) -> TapView | UnreadableTap:
     if isinstance(tap, Unreadable):
-        operator, tap_id = tap.row_key.split("/", 1)  # transit.natural_key: slugs have no "/"
+        operator, tap_id = transit.natural_key_parts(tap.row_key)
         return UnreadableTap(operator=operator, tap_id=tap_id, day=tap.day)
     return TapView(**msgspec.structs.asdict(tap.payload))
 
 
 def _unreadable_checkup(exam: Unreadable) -> UnreadableCheckup:
-    institution_code, exam_id = exam.row_key.split("/", 1)  # checkups.natural_key
+    institution_code, exam_id = checkups.natural_key_parts(exam.row_key)
     return UnreadableCheckup(institution_code=institution_code, exam_id=exam_id, exam_date=exam.day)
 
 
