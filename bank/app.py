@@ -36,6 +36,7 @@ from bank.auth.passwords import configure_hashing
 from bank.auth.principals import SCOPES
 from bank.auth.tokens import VerifiedTokens
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import KeyStore
 from bank.db import Database
 from bank.db.migrate import heads
 from bank.health import HealthController, ProblemTypesController
@@ -50,7 +51,6 @@ from bank.jobs import assemble_job_app, kernel_tasks, opened
 from bank.logs import configure_logging, get_logger
 from bank.package import Package, check_unique, load_sections
 from bank.settings import Settings, as_libpq, load_settings
-from bank.vault.keystore import KeyStore
 from bank.vault.reapply import reapply_on_start
 from bank.vault.resources import WorkerResources, keystore_from_settings
 from bank.workers import WorkerHealth, supervise

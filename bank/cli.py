@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Connection
 
 from bank.app import PACKAGES
+from bank.crypto.keystore import KeyStore
 from bank.db import Database, create_engine
 from bank.db.embedded import embedded_postgres
 from bank.demo.cli import register_commands as register_demo_commands
@@ -24,7 +25,6 @@ from bank.demo.cli import run_seed
 from bank.package import Package, load_sections
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
 from bank.vault.erasure_cli import register_erasure_commands
-from bank.vault.keystore import KeyStore
 from bank.vault.reapply import reapply_before_work
 from bank.vault.resources import WorkerResources, keystore_from_settings
 from bank.workers import WorkerTiming, supervise

@@ -58,10 +58,10 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import msgspec
 
+from bank.crypto.keystore import KeyStore
 from bank.crypto.sealing import Binding, seal_many
 from bank.db import Database
 from bank.settings import Settings, load_settings
-from bank.vault.keystore import KeyStore
 from bank.vault.reader import BatchReader
 from bank.vault.resources import keystore_from_settings
 from bank.vault.steps import STEPS, StepPayload, StoredStepDay

@@ -31,13 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.clients import ClientRegistry, Registration
 from bank.auth.models import ClientKind, ClientStatus
+from bank.crypto.keystore import KeyStore
 from bank.db import Database
 from bank.demo.synth import ResidentWindow, SyntheticCity, SyntheticResident
 from bank.identity.accounts import AccountExists, create_account
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets, normalise_email
 from bank.package import Package
-from bank.vault.keystore import KeyStore
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bank.crypto import keystore
+from bank.crypto.keystore import KeyStore
 from bank.package import Package
-from bank.vault import cli, keystore, models
+from bank.vault import cli, models
 from bank.vault.controllers.exports import ExportsController
 from bank.vault.controllers.ingest import CheckupIngestController, IngestController
 from bank.vault.controllers.records import CheckupsController, LinksController, TransitController
@@ -12,7 +14,6 @@ from bank.vault.demo import seed_demo_records
 from bank.vault.erasure import erase_records
 from bank.vault.exports import export_records
 from bank.vault.jobs import vault_tasks
-from bank.vault.keystore import KeyStore
 from bank.vault.settings import VaultSettings
 
 PACKAGE: Package[KeyStore] = Package(

@@ -13,8 +13,8 @@ from datetime import date
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyStore
 from bank.vault.errors import InvalidLink
-from bank.vault.keystore import KeyStore
 from bank.vault.kinds import Opened, RecordKind, Table
 from bank.vault.links import INSURER_NUMBER, LinkKind, Links, member_key
 from bank.vault.records import (

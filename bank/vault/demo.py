@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyStore
 from bank.vault.checkups import ingest_checkups
 from bank.vault.errors import LinkTaken
-from bank.vault.keystore import KeyStore
 from bank.vault.links import LinkKind, Links, member_key, normalise_card_number
 from bank.vault.rules.checkups import CheckupIn, CheckupItemIn
 from bank.vault.rules.steps import PushedStepDay

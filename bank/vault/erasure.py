@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.erasure_journal import ErasureEntry
+from bank.crypto.keystore import KeyStore
 from bank.identity.accounts import Accounts
 from bank.identity.models import Account
 from bank.logs import get_logger
 from bank.package import Package, erase_all
-from bank.vault.keystore import KeyStore
 from bank.vault.models import ErasureReceipt
 from bank.vault.repository import ErasureRows
 

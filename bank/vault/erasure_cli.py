@@ -10,11 +10,11 @@ from contextlib import AbstractContextManager
 
 import click
 
+from bank.crypto.keystore import KeyStore
 from bank.crypto.provider import KeyProviderError
 from bank.db import Database
 from bank.package import Package
 from bank.settings import Settings
-from bank.vault.keystore import KeyStore
 from bank.vault.reapply import Reapplied, reapply_erasures
 from bank.vault.resources import keystore_from_settings
 

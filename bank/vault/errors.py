@@ -5,20 +5,6 @@ from __future__ import annotations
 from bank.errors import DomainError, ProblemType
 
 
-class ResidentGone(DomainError):
-    problem = ProblemType(
-        code="account-gone",
-        status=401,
-        title="The account no longer exists",
-        description="The account was erased while this request was under way; nothing was stored.",
-    )
-
-
-class ResidentErased(ResidentGone):
-    """The erasure journal names the resident: no data key is ever made for them again (a
-    restored backup may still hold their account until the journal is reapplied)."""
-
-
 class InvalidLink(DomainError):
     problem = ProblemType(
         code="invalid-link",

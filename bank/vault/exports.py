@@ -21,13 +21,13 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyErased, KeyStore
 from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed, seal
 from bank.logs import get_logger
 from bank.package import Package, export_all
 from bank.vault import transit
 from bank.vault.checkups import CHECKUPS
 from bank.vault.errors import ExportNotFound, ExportNotReady, RecordUnreadable
-from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.links import Links
 from bank.vault.models import Export
 from bank.vault.reader import ALL_DAYS, VaultReader

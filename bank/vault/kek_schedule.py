@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bank.crypto.keystore import DataKey
 from bank.crypto.provider import KeyProvider
 from bank.crypto.provider_calls import ProviderCalls
 from bank.logs import get_logger
-from bank.vault.keystore import DataKey
 from bank.vault.rotation import (
     REWRAP_BATCH,
     KekRotation,

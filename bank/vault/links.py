@@ -19,9 +19,9 @@ from enum import StrEnum
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyErased, KeyStore
 from bank.crypto.sealing import Binding, OpeningKeys, RecordDoesNotOpen, open_sealed, seal
 from bank.vault.errors import InvalidLink, LinkNotFound, LinkTaken
-from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import Link
 from bank.vault.repository import LinkRows
 from bank.vault.unreadable import Unreadable, note_unreadable

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyErased, KeyStore
 from bank.crypto.sealing import Binding, OpeningKeys, RecordDoesNotOpen, open_sealed
-from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.kinds import RecordKind
 from bank.vault.repository import FIRST, RecordRows, SealedRows
 from bank.vault.unreadable import (

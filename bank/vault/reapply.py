@@ -25,13 +25,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.erasure_journal import ErasureEntry
+from bank.crypto.keystore import DataKey, KeyStore
 from bank.db import Database
 from bank.http.startup_gate import RETRYING, StartupGate
 from bank.identity.models import Account
 from bank.logs import get_logger
 from bank.package import Package
 from bank.vault.erasure import erase_again
-from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt
 
 log = get_logger("bank.vault")

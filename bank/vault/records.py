@@ -18,9 +18,8 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyStore, ResidentErased
 from bank.crypto.sealing import Binding, OpeningKeys, RecordDoesNotOpen, open_sealed, seal_many
-from bank.vault.errors import ResidentErased
-from bank.vault.keystore import KeyStore
 from bank.vault.repository import PushedRecordRows, lock_resident
 from bank.vault.rules import Refusal
 from bank.vault.unreadable import Unreadable, note_unreadable

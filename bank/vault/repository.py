@@ -39,13 +39,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
+from bank.crypto.keystore import DataKey
 from bank.crypto.sealing import FORMAT_UNBOUND_REVISION
 from bank.db import locks as db_locks
 from bank.db.bulk import Unnest
 from bank.db.driver import DriverQuery
 from bank.db.locks import resident_lock_statement
 from bank.identity.models import Account
-from bank.vault.keystore import DataKey
 from bank.vault.kinds import RecordKind, Table
 from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay, StepDayRevision
 

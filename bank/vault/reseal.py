@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyStore
 from bank.crypto.sealing import (
     Binding,
     OpeningKeys,
@@ -41,7 +42,6 @@ from bank.db import Database
 from bank.db.locks import lock_resident
 from bank.logs import get_logger
 from bank.vault.checkups import CHECKUPS
-from bank.vault.keystore import KeyStore
 from bank.vault.kinds import RecordKind
 from bank.vault.repository import ResealRows, SealedTable, UnboundRow
 from bank.vault.steps import STEPS

@@ -16,11 +16,11 @@ from typing import Any
 from procrastinate import JobContext
 from pydantic_settings import BaseSettings
 
+from bank.crypto.keystore import KeyStore
 from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database
 from bank.package import Package
 from bank.settings import Settings
-from bank.vault.keystore import KeyStore
 
 
 @dataclass(frozen=True)

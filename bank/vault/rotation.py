@@ -50,10 +50,10 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bank.crypto.keystore import DataKey, data_key_aad
 from bank.crypto.provider import KeyProvider, KeyProviderError, WrappedKey
 from bank.crypto.provider_calls import ProviderCalls
 from bank.logs import get_logger
-from bank.vault.keystore import DataKey, data_key_aad
 
 log = get_logger("bank.vault")
 

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.clients import ClientRegistry
+from bank.crypto.keystore import KeyStore
 from bank.vault import checkups, transit
-from bank.vault.keystore import KeyStore
 from bank.vault.records import ItemResult
 from bank.vault.rules.checkups import CheckupIn
 from bank.vault.rules.transit import TapIn

@@ -16,9 +16,8 @@ from datetime import date
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyStore, ResidentGone
 from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed, seal_many
-from bank.vault.errors import ResidentGone
-from bank.vault.keystore import KeyStore
 from bank.vault.kinds import RecordKind, Table
 from bank.vault.records import ItemResult, superseded
 from bank.vault.repository import StepDayRows, lock_resident

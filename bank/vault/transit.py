@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import KeyStore
 from bank.vault.errors import InvalidLink
-from bank.vault.keystore import KeyStore
 from bank.vault.kinds import Opened, RecordKind, Table
 from bank.vault.links import LinkKind, Links, normalise_card_number
 from bank.vault.records import (

@@ -21,11 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.erasure_journal import ErasureEntry, parse_journal
+from bank.crypto.keystore import DataKey, KeyStore, ResidentErased
 from bank.crypto.local_provider import JOURNAL_FILE, LocalKeyProvider
 from bank.crypto.pkcs11_provider import JOURNAL_APPLICATION, erasure_label
 from bank.crypto.provider import KeyProvider, KeyProviderError
-from bank.vault.errors import ResidentErased
-from bank.vault.keystore import DataKey, KeyStore
 from tests.bank.crypto.softhsm import SoftHsm
 
 _times = st.datetimes(

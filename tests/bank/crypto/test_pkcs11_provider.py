@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import DataKey, KeyStore
 from bank.crypto.pkcs11_provider import BLIND_INDEX_LABEL, Pkcs11KeyProvider, kek_label
 from bank.crypto.provider import KeyProviderError
 from bank.crypto.sealing import Binding, open_sealed, seal
-from bank.vault.keystore import DataKey, KeyStore
 from tests.bank.crypto.softhsm import SoftHsm
 
 AAD = b"data-key:6f1c8a52-0000-4000-8000-000000000001:1"

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bank import vault
 from bank.app import PACKAGES
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import DataKey, KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.db import Database, make_session_factory
 from bank.demo.seed import SeedContext, seed_city
@@ -27,7 +28,6 @@ from bank.identity.protect import AccountSecrets, normalise_email
 from bank.identity.throttle import Throttles
 from bank.settings import Settings
 from bank.vault.demo import DemoContext
-from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import Link, Record, StepDay
 
 RESIDENTS, DAYS, SEED = 6, 45, 31

@@ -32,12 +32,12 @@ from bank.auth.models import ClientKind, ClientStatus, OAuthClient, TokenFamily
 from bank.auth.passwords import hash_password
 from bank.auth.principals import PrincipalType
 from bank.auth.tokens import mint_access_token
+from bank.crypto.keystore import DataKey
 from bank.crypto.tokens import new_token
 from bank.db.migrate import upgrade
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets
 from bank.settings import Settings
-from bank.vault.keystore import DataKey
 from bank.vault.models import ErasureReceipt
 from tests.bank.auth.factories import CORPORATE_NUMBER, PMARK, new_key
 from tests.bank.identity.flows import PASSWORD, committed, new_email

@@ -21,11 +21,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from bank.app import PACKAGES
+from bank.crypto.keystore import KeyErased, KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed
 from bank.identity.models import Account
 from bank.vault.erasure import erase_resident
-from bank.vault.keystore import KeyErased, KeyStore
 from bank.vault.models import ErasureReceipt, StepDay
 from bank.vault.rules.steps import StepDayIn
 from bank.vault.steps import STEPS, ingest_step_days

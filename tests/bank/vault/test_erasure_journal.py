@@ -28,6 +28,7 @@ from bank.app import PACKAGES, create_app
 from bank.auth.models import TokenFamily
 from bank.cli import main as cli
 from bank.crypto.erasure_journal import ErasureEntry
+from bank.crypto.keystore import DataKey, KeyStore, ResidentErased
 from bank.crypto.local_provider import JOURNAL_FILE, LocalKeyProvider
 from bank.crypto.provider import KeyProviderError
 from bank.db import Database, make_session_factory
@@ -35,9 +36,7 @@ from bank.http.startup_gate import StartupGate
 from bank.identity.models import Account
 from bank.settings import Settings
 from bank.vault.erasure import erase_resident
-from bank.vault.errors import ResidentErased
 from bank.vault.exports import build_export
-from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt, Export, Link, Record, StepDay
 from bank.vault.reader import VaultReader
 from bank.vault.reapply import Reapplied, found_in_database, reapply_erasures

@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bank.crypto.keystore import DataKey, KeyStore, ResidentGone
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.identity.models import Account
-from bank.vault.errors import ResidentGone
-from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import StepDay
 from bank.vault.repository import ResidentLock, lock_resident
 from bank.vault.rules.steps import StepDayIn

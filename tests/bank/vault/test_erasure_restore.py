@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bank.app import create_app
 from bank.auth.models import TokenFamily
+from bank.crypto.keystore import DataKey
 from bank.http.startup_gate import StartupGate
 from bank.identity.models import Account
 from bank.settings import Settings
-from bank.vault.keystore import DataKey
 from bank.vault.models import ErasureReceipt, Link, Record, StepDay
 from bank.vault.reapply import _REAPPLY_LOCK
 from tests.bank.identity.flows import post_form

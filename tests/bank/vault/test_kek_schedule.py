@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.app import JOB_APP, PACKAGES
 from bank.cli import main as cli
+from bank.crypto.keystore import DataKey, KeyStore, data_key_aad
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import KeyProvider, KeyProviderError, WrappedKey
 from bank.db import Database, make_session_factory
@@ -34,7 +35,6 @@ from bank.package import load_sections
 from bank.settings import Settings, as_libpq
 from bank.vault.erasure import erase_resident
 from bank.vault.kek_schedule import keep_kek_schedule
-from bank.vault.keystore import DataKey, KeyStore, data_key_aad
 from bank.vault.models import StepDay
 from bank.vault.reapply import reapply_erasures
 from bank.vault.resources import WorkerResources

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bank.crypto.keystore import DataKey, KeyErased, KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.sealing import Binding, open_sealed, seal
-from bank.vault.keystore import DataKey, KeyErased, KeyStore
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.vault.keystore import KeyStore
+from bank.crypto.keystore import KeyStore
 from bank.vault.links import LinkKind, Links
 from tests.bank.crypto import softhsm as softhsm_fixtures
 from tests.bank.crypto.softhsm import SoftHsm

@@ -31,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from bank.app import JOB_APP, PACKAGES, create_app, job_app
 from bank.cli import register_packages
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.db import Database, make_session_factory
 from bank.demo.seed import SeedContext, seed_city
@@ -39,7 +40,6 @@ from bank.jobs import opened
 from bank.migrations.models import METADATA, metadata_of
 from bank.package import DuplicateContribution, Package
 from bank.settings import Settings, as_libpq
-from bank.vault.keystore import KeyStore
 from bank.vault.resources import WorkerResources
 from tests.bank.vault.conftest import Residents
 from tests.bank.vault.test_steps_api import ERASURE, item, push_ok

@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from bank.crypto.keystore import KeyStore, data_key_aad
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import WrappedKey
 from bank.crypto.sealing import OpeningKeys
 from bank.identity.models import Account
 from bank.vault.checkups import CHECKUPS, ingest_checkups
-from bank.vault.keystore import KeyStore, data_key_aad
 from bank.vault.kinds import RecordKind
 from bank.vault.links import LinkKind, Links, member_key
 from bank.vault.reader import ALL_DAYS, BatchReader, ResidentRecords, VaultReader

@@ -23,6 +23,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.cli import main as cli
+from bank.crypto.keystore import KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.sealing import Binding, RecordDoesNotOpen, SealingKey, open_sealed, seal
 from bank.db import Database, make_session_factory
@@ -30,7 +31,6 @@ from bank.db.locks import lock_resident
 from bank.identity.models import Account
 from bank.vault.checkups import CHECKUPS, CheckupPayload, ItemPayload
 from bank.vault.exports import Exports
-from bank.vault.keystore import KeyStore
 from bank.vault.links import LinkKind, Links
 from bank.vault.models import Export, Link, Record, StepDay, StepDayRevision
 from bank.vault.reader import ALL_DAYS, VaultReader

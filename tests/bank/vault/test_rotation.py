@@ -18,11 +18,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.cli import main as cli
+from bank.crypto.keystore import DataKey, KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.crypto.provider import KeyProvider, KeyProviderError
 from bank.crypto.sealing import Binding, open_sealed, seal
 from bank.identity.models import Account
-from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import StepDay
 from bank.vault.rotation import KekRotation, RotationInProgress, rotate_kek
 from tests.bank.crypto import softhsm as softhsm_fixtures

@@ -31,11 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 import bank.vault.steps as vault_steps
 from bank.auth.models import TokenFamily
 from bank.auth.principals import PrincipalType
+from bank.crypto.keystore import DataKey, KeyStore
 from bank.crypto.sealing import Binding, open_sealed
 from bank.identity.models import Account, OutboxEmail
 from bank.identity.outbox import enqueue_mail
 from bank.settings import Settings
-from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import ErasureReceipt, StepDay, StepDayRevision
 from bank.vault.rules.steps import MAX_STEPS_PER_DAY, PLATFORMS
 from bank.vault.steps import MAX_BATCH

@@ -27,10 +27,10 @@ from litestar import Litestar
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bank.crypto.keystore import DataKey, KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.settings import Settings
 from bank.vault.exports import export_records
-from bank.vault.keystore import DataKey, KeyStore
 from bank.vault.models import Export
 from tests.bank.test_problems import assert_problem
 from tests.bank.vault.conftest import ClientPrincipal, Clients, Resident, Residents, unique_marker

@@ -49,7 +49,7 @@ from bank.crypto.provider_calls import ProviderCalls
 from bank.crypto.sealing import OpeningKeys, SealingKey
 from bank.db.base import Base
 from bank.db.driver import DriverQuery
-from bank.vault.errors import ResidentErased
+from bank.errors import DomainError, ProblemType
 
 KEYSTORE_SCHEMA = "keystore"
 MAX_SEALS_PER_KEY = 2**30
@@ -96,6 +96,20 @@ _KEYS_OF = DriverQuery(
         DataKey.resident_id == any_(cast(bindparam("residents"), ARRAY(Uuid())))
     )
 )
+
+
+class ResidentGone(DomainError):
+    problem = ProblemType(
+        code="account-gone",
+        status=401,
+        title="The account no longer exists",
+        description="The account was erased while this request was under way; nothing was stored.",
+    )
+
+
+class ResidentErased(ResidentGone):
+    """The erasure journal names the resident: no data key is ever made for them again (a
+    restored backup may still hold their account until the journal is reapplied)."""
 
 
 class KeyErased(Exception):
