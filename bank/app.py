@@ -36,7 +36,7 @@ from bank.auth.passwords import configure_hashing
 from bank.auth.principals import SCOPES
 from bank.auth.tokens import VerifiedTokens
 from bank.crypto.keyring import LocalKeyring
-from bank.crypto.keystore import KeyStore
+from bank.crypto.keystore import KeyStore, keystore_from_settings
 from bank.db import Database
 from bank.db.migrate import heads
 from bank.health import HealthController, ProblemTypesController
@@ -52,7 +52,7 @@ from bank.logs import configure_logging, get_logger
 from bank.package import Package, check_unique, load_sections
 from bank.settings import Settings, as_libpq, load_settings
 from bank.vault.reapply import reapply_on_start
-from bank.vault.resources import WorkerResources, keystore_from_settings
+from bank.vault.resources import WorkerResources
 from bank.workers import WorkerHealth, supervise
 
 # The kernel's own contributions, under the namespace its jobs have always had (`bank:<task>`).
@@ -197,6 +197,7 @@ def create_app(
                 log.info("app.started", environment=settings.environment)
                 yield
         finally:
+            await app.state.keystore.dispose()
             if owned:
                 await db.dispose()
             log.info("app.stopped")
@@ -246,6 +247,7 @@ def _initial_state(settings: Settings, packages: tuple[Package[KeyStore], ...]) 
         {
             "settings": settings,
             "migration_heads": heads(),
+            "keystore_heads": heads(keystore=True),
             "packages": packages,
             "sections": load_sections(packages),
         }

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Connection
 
 from bank.app import PACKAGES
-from bank.crypto.keystore import KeyStore
+from bank.crypto.keystore import KeyStore, keystore_from_settings
 from bank.db import Database, create_engine
 from bank.db.embedded import embedded_postgres
 from bank.demo.cli import register_commands as register_demo_commands
@@ -26,7 +26,7 @@ from bank.package import Package, load_sections
 from bank.settings import Settings, SettingsError, as_libpq, load_settings
 from bank.vault.erasure_cli import register_erasure_commands
 from bank.vault.reapply import reapply_before_work
-from bank.vault.resources import WorkerResources, keystore_from_settings
+from bank.vault.resources import WorkerResources
 from bank.workers import WorkerTiming, supervise
 
 
@@ -51,9 +51,16 @@ def database(settings: Settings) -> Iterator[Settings]:
         yield settings.model_copy(update={"database_url": SecretStr(url)})
 
 
-def _run_migration(settings: Settings, step: Callable[[Connection], None]) -> None:
+def _run_migration(
+    settings: Settings, step: Callable[[Connection], None], *, keystore: bool = False
+) -> None:
+    """`step` in one transaction on the main database, or (`keystore`) on the key store's."""
+
     async def run() -> None:
-        engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
+        url = settings.async_database_url()
+        if keystore:
+            url = settings.async_keystore_url() or url
+        engine = create_engine(url, settings, role="bank-cli")
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(step)
@@ -61,6 +68,15 @@ def _run_migration(settings: Settings, step: Callable[[Connection], None]) -> No
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def _upgrade_both(settings: Settings, revision: str = "head") -> None:
+    """The main history to `revision`, then (at head) the key store's history on its database."""
+    from bank.db.migrate import upgrade, upgrade_keystore
+
+    _run_migration(settings, lambda connection: upgrade(connection, revision))
+    if revision == "head":
+        _run_migration(settings, upgrade_keystore, keystore=True)
 
 
 @click.group()
@@ -87,12 +103,10 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Serve the HTTP API with uvicorn."""
     import uvicorn
 
-    from bank.db.migrate import upgrade
-
     _prepare_multiprocess_metrics()
     with database(_load()) as settings:
         if demo:
-            _run_migration(settings, upgrade)
+            _upgrade_both(settings)
             _seed_on_first_start(settings)
             os.environ["BANK_EMBEDDED_WORKER"] = "true"
         click.echo(f"serving on http://{host}:{port} (API docs at http://{host}:{port}/docs)")
@@ -224,6 +238,7 @@ def worker(
         except asyncio.CancelledError:
             pass  # asked to stop
         finally:
+            await resources.keystore.dispose()
             await db.dispose()
 
     with database(_load()) as settings:
@@ -238,11 +253,10 @@ def db_group() -> None:
 @db_group.command(name="upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    """Migrate the schema up to REVISION (default: head)."""
-    from bank.db.migrate import upgrade
-
+    """Migrate the schema up to REVISION (default: head); at head, the key store's schema too
+    (in BANK_KEYSTORE_DATABASE_URL's database when set)."""
     with database(_load()) as settings:
-        _run_migration(settings, lambda connection: upgrade(connection, revision))
+        _upgrade_both(settings, revision)
     click.echo(f"database upgraded to {revision}")
 
 

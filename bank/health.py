@@ -20,6 +20,7 @@ from bank.http.problems import problem_responses
 from bank.logs import get_logger
 
 if TYPE_CHECKING:
+    from bank.crypto.keystore import KeyStore
     from bank.http.startup_gate import StartupGate
     from bank.workers import WorkerHealth
 
@@ -40,6 +41,9 @@ class Readiness(msgspec.Struct, frozen=True):
     # The erasure journal's start-up reapply (bank.vault.reapply): `reapplying`, `retrying` (the
     # last attempt failed; the log says why) or `reapplied`. Not ready until `reapplied`.
     erasures: str = "reapplied"
+    # The key store's schema, in its own database when it has one: `ok`, `behind` (its history
+    # is not at head), `unreachable` or `unknown` (not probed).
+    keystore: str = "unknown"
 
 
 class ProblemTypeRead(msgspec.Struct, frozen=True):
@@ -89,10 +93,28 @@ class HealthController(Controller):
             return _not_ready(Readiness("unavailable", "unreachable", "unknown", worker))
         if current != heads:
             return _not_ready(Readiness("unavailable", "ok", "behind", worker))
+        keystore = await _keystore_state(state, database)
+        if keystore != "ok":
+            return _not_ready(Readiness("unavailable", "ok", "head", worker, keystore=keystore))
         if worker == "down":  # as read above: the body and the status must agree
             log.warning("health.job_worker_down")
-            return _not_ready(Readiness("unavailable", "ok", "head", worker))
-        return Response(Readiness("ok", "ok", "head", worker), status_code=HTTP_200_OK)
+            return _not_ready(Readiness("unavailable", "ok", "head", worker, keystore="ok"))
+        return Response(
+            Readiness("ok", "ok", "head", worker, keystore="ok"), status_code=HTTP_200_OK
+        )
+
+
+async def _keystore_state(state: State, database: Database) -> str:
+    """`ok` when the key store's database answers and its history is at head."""
+    keys: KeyStore = state.keystore
+    try:
+        async with asyncio.timeout(state.settings.ready_timeout_s):
+            async with database.sessions() as session, keys.database.reading(session) as own:
+                current = await current_revisions(await own.connection(), keystore=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        log.warning("health.keystore_unreachable", error_type=type(exc).__qualname__)
+        return "unreachable"
+    return "ok" if current == state.keystore_heads else "behind"
 
 
 def _not_ready(body: Readiness) -> Response[Readiness]:

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL. Unset: the CLI starts an embedded PostgreSQL in data_dir.",
     )
+    keystore_database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL of a database of the key store's own (residents' wrapped data "
+        "keys), so the records cluster's backups never hold keys. Unset: the `keystore` schema "
+        "of the main database.",
+    )
     data_dir: Path = Field(
         default=Path(".bank-data"), description="Where the embedded PostgreSQL and keys live."
     )
@@ -141,7 +147,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "keystore_database_url")
     @classmethod
     def _is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -175,6 +181,12 @@ class Settings(BaseSettings):
         if self.database_url is None:
             raise RuntimeError("BANK_DATABASE_URL is not set and no embedded database was started")
         return as_asyncpg(self.database_url.get_secret_value())
+
+    def async_keystore_url(self) -> URL | None:
+        """The key store's own database (asyncpg), or None: the main database's `keystore`."""
+        if self.keystore_database_url is None:
+            return None
+        return as_asyncpg(self.keystore_database_url.get_secret_value())
 
 
 def as_asyncpg(url: str) -> URL:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -44,12 +45,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bank.crypto.erasure_journal import ErasureEntry
+from bank.crypto.keystore_database import KeystoreDatabase
 from bank.crypto.provider import KeyProvider, WrappedKey
 from bank.crypto.provider_calls import ProviderCalls
+from bank.crypto.providers import key_provider_from_settings
 from bank.crypto.sealing import OpeningKeys, SealingKey
+from bank.db import Role
 from bank.db.base import Base
 from bank.db.driver import DriverQuery
 from bank.errors import DomainError, ProblemType
+from bank.settings import Settings
 
 KEYSTORE_SCHEMA = "keystore"
 MAX_SEALS_PER_KEY = 2**30
@@ -122,10 +127,25 @@ def data_key_aad(resident_id: uuid.UUID, version: int) -> bytes:
 
 
 class KeyStore:
-    def __init__(self, provider: KeyProvider, *, max_seals: int = MAX_SEALS_PER_KEY) -> None:
+    """Every method takes the caller's (records) session; the key store's statements run in it
+    or, with a database of the key store's own, in a session of that (bank.crypto.
+    keystore_database says what each guarantees then)."""
+
+    def __init__(
+        self,
+        provider: KeyProvider,
+        *,
+        max_seals: int = MAX_SEALS_PER_KEY,
+        database: KeystoreDatabase | None = None,
+    ) -> None:
         # Every provider call goes through here: off the event loop when the provider blocks.
         self._provider = ProviderCalls(provider)
         self._max_seals = max_seals
+        self.database = database or KeystoreDatabase()
+
+    async def dispose(self) -> None:
+        """Close the key store's own database connections (none when it shares the records')."""
+        await self.database.dispose()
 
     async def for_sealing(
         self, session: AsyncSession, resident_id: uuid.UUID, count: int, *, has_key: bool = True
@@ -133,13 +153,14 @@ class KeyStore:
         """A key with `count` seals reserved for this resident (a new one on first use or when
         the current one's budget is spent). `has_key=False` (the caller saw no key) tries the
         first key before a reservation; either order is correct whatever the caller saw."""
-        if not has_key and (first := await self._first_key(session, resident_id, count)):
-            return first
-        if reserved := await self._reserve(session, resident_id, count):
-            return reserved
-        if has_key and (first := await self._first_key(session, resident_id, count)):
-            return first
-        return await self._new_key(session, resident_id, count)
+        async with self.database.writing(session) as keys:
+            if not has_key and (first := await self._first_key(keys, resident_id, count)):
+                return first
+            if reserved := await self._reserve(keys, resident_id, count):
+                return reserved
+            if has_key and (first := await self._first_key(keys, resident_id, count)):
+                return first
+            return await self._new_key(keys, resident_id, count)
 
     async def for_opening(self, session: AsyncSession, resident_id: uuid.UUID) -> OpeningKeys:
         """Every version of the resident's key, unwrapped (KeyErased if there are none)."""
@@ -154,7 +175,8 @@ class KeyStore:
         """Every version of each resident's key, unwrapped, in one query and one provider round
         (one thread hop for an HSM); a resident without keys (erased, or never sealed) is
         absent."""
-        rows = await _KEYS_OF.fetch(session, {"residents": list(residents)})
+        async with self.database.reading(session) as keys:
+            rows = await _KEYS_OF.fetch(keys, {"residents": list(residents)})
         unwrapped = await self._provider.unwrap_all([_wrapped(*row) for row in rows])
         opened: dict[uuid.UUID, dict[int, AESGCM]] = {}
         for (resident_id, version, _, _), key in zip(rows, unwrapped, strict=True):
@@ -179,8 +201,19 @@ class KeyStore:
 
     async def destroy(self, session: AsyncSession, resident_id: uuid.UUID) -> int:
         """Crypto-shredding: delete every version of the resident's key."""
-        result = await session.execute(delete(DataKey).where(DataKey.resident_id == resident_id))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        async with self.database.writing(session) as keys:
+            deleted = await keys.execute(delete(DataKey).where(DataKey.resident_id == resident_id))
+        return int(deleted.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def holders(
+        self, session: AsyncSession, residents: Sequence[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Which of `residents` have a data key (one query, one array parameter)."""
+        if not residents:
+            return set()
+        async with self.database.reading(session) as keys:
+            rows = await _KEYS_OF.fetch(keys, {"residents": list(residents)})
+        return {row[0] for row in rows}
 
     async def _first_key(
         self, session: AsyncSession, resident_id: uuid.UUID, count: int
@@ -297,3 +330,24 @@ def _wrapped(
 ) -> tuple[WrappedKey, bytes]:
     """A stored data key as the provider unwraps it: the wrapped key and its associated data."""
     return WrappedKey(kek_version=kek_version, blob=blob), data_key_aad(resident_id, version)
+
+
+def keystore_from_settings(settings: Settings, *, role: Role = "bank") -> KeyStore:
+    """The key store a process uses: its provider, and its own database if one is configured
+    (then `dispose` it when done, or use `opened_keystore`)."""
+    return KeyStore(
+        key_provider_from_settings(settings),
+        database=KeystoreDatabase.from_settings(settings, role=role),
+    )
+
+
+@asynccontextmanager
+async def opened_keystore(
+    settings: Settings, *, role: Role = "bank-cli"
+) -> AsyncIterator[KeyStore]:
+    """`keystore_from_settings`, disposed on exit: for a command's whole run."""
+    keys = keystore_from_settings(settings, role=role)
+    try:
+        yield keys
+    finally:
+        await keys.dispose()

@@ -13,11 +13,11 @@ import click
 
 from bank.app import PACKAGES
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import opened_keystore
 from bank.db import Database
 from bank.demo.seed import SeedSummary, seed_city
 from bank.identity.protect import AccountSecrets
 from bank.settings import Settings
-from bank.vault.resources import keystore_from_settings
 
 
 def run_seed(
@@ -28,10 +28,10 @@ def run_seed(
     end = settings.local_today() - timedelta(days=1)
 
     async def run() -> SeedSummary:
-        async with Database.opened(settings) as database:
+        async with Database.opened(settings) as database, opened_keystore(settings) as keys:
             return await seed_city(
                 database, AccountSecrets(LocalKeyring.from_settings(settings)),
-                keystore_from_settings(settings), residents=residents, days=days, seed=seed,
+                keys, residents=residents, days=days, seed=seed,
                 end=end, zone=zone, sign_in_accounts=sign_in_accounts, packages=PACKAGES,
             )  # fmt: skip
 

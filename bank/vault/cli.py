@@ -11,14 +11,15 @@ from contextlib import AbstractContextManager
 
 import click
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bank.crypto.keystore import opened_keystore
 from bank.crypto.provider import KeyProviderError
 from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database, create_engine
 from bank.settings import Settings
 from bank.vault.kek_schedule import kek_status
 from bank.vault.reseal import RESEAL_BATCH, ResealSummary, reseal
-from bank.vault.resources import keystore_from_settings
 from bank.vault.rotation import (
     REWRAP_BATCH,
     KekRotation,
@@ -57,7 +58,7 @@ def register_commands(
         """
 
         async def rotate(settings: Settings) -> KekRotation:
-            engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
+            engine = _keystore_engine(settings)
             try:
                 provider = key_provider_from_settings(settings)
                 return await rotate_kek(engine, provider, batch_size=batch_size)
@@ -96,7 +97,7 @@ def _register_status(
             raise click.ClickException(f"the vault's settings are invalid: {problems}") from None
 
         async def status(settings: Settings) -> dict[str, object]:
-            engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
+            engine = _keystore_engine(settings)
             try:
                 provider = key_provider_from_settings(settings)
                 return await kek_status(engine, provider, schedule)
@@ -135,8 +136,10 @@ def _register_vault_group(
         """
 
         async def run(settings: Settings) -> ResealSummary:
-            async with Database.opened(settings, role="bank-cli") as database:
-                keystore = keystore_from_settings(settings)
+            async with (
+                Database.opened(settings, role="bank-cli") as database,
+                opened_keystore(settings) as keystore,
+            ):
                 return await reseal(database, keystore, batch_size=batch_size)
 
         with settings_for() as settings:
@@ -145,3 +148,9 @@ def _register_vault_group(
             except KeyProviderError as exc:
                 raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(summary.as_json()))
+
+
+def _keystore_engine(settings: Settings) -> AsyncEngine:
+    """The engine of the database that holds the key store's table (its own, if configured)."""
+    url = settings.async_keystore_url() or settings.async_database_url()
+    return create_engine(url, settings, role="bank-cli")

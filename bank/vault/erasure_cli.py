@@ -10,13 +10,12 @@ from contextlib import AbstractContextManager
 
 import click
 
-from bank.crypto.keystore import KeyStore
+from bank.crypto.keystore import KeyStore, opened_keystore
 from bank.crypto.provider import KeyProviderError
 from bank.db import Database
 from bank.package import Package
 from bank.settings import Settings
 from bank.vault.reapply import Reapplied, reapply_erasures
-from bank.vault.resources import keystore_from_settings
 
 
 def register_erasure_commands(
@@ -39,10 +38,13 @@ def register_erasure_commands(
         summary of counts."""
 
         async def run(settings: Settings) -> Reapplied:
-            async with Database.opened(settings, role="bank-cli") as database:
-                keystore = keystore_from_settings(settings)
-                async with database.sessions() as session, session.begin():
-                    return await reapply_erasures(session, keystore, packages)
+            async with (
+                Database.opened(settings, role="bank-cli") as database,
+                opened_keystore(settings) as keystore,
+                database.sessions() as session,
+                session.begin(),
+            ):
+                return await reapply_erasures(session, keystore, packages)
 
         with settings_for() as settings:
             try:

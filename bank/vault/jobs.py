@@ -46,9 +46,10 @@ async def keep_kek_schedule_job(context: JobContext, timestamp: int) -> None:
     del timestamp  # the schedule counts from the versions' starts, not from the run
     resources = resources_of(context)
     section = resources.section("vault")
-    engine = resources.database.engine
-    if not isinstance(section, VaultSettings) or engine is None:
+    if not isinstance(section, VaultSettings) or resources.database.engine is None:
         raise RuntimeError("the KEK schedule needs the vault's settings and an engine")
+    # The data keys' own database when the key store has one.
+    engine = resources.keystore.database.engine(resources.database.engine)
     # A provider of its own, as `bank keys rotate-kek` uses: the key store's is private to it.
     provider = key_provider_from_settings(resources.settings)
     await keep_kek_schedule(engine, provider, section.kek_schedule())

@@ -62,18 +62,20 @@ def _counter() -> Counter:
 
 
 async def found_in_database(
-    session: AsyncSession, residents: Sequence[uuid.UUID]
+    session: AsyncSession, keys: KeyStore, residents: Sequence[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Which of `residents` have an account or a data key here (one query; records cannot
-    outlive their account, their foreign keys cascade)."""
+    """Which of `residents` have an account or a data key here: one query when the key store
+    shares the database, one more in its own otherwise (records cannot outlive their account,
+    their foreign keys cascade)."""
     if not residents:
         return set()
     # One array parameter, not one bind per id: a journal can outgrow PostgreSQL's 32,767.
     ids = bindparam("ids", list(residents), type_=ARRAY(Uuid()))
-    query = union(
-        select(Account.id).where(Account.id == any_(ids)),
-        select(DataKey.resident_id).where(DataKey.resident_id == any_(ids)),
-    )
+    accounts = select(Account.id).where(Account.id == any_(ids))
+    if keys.database.separate:
+        found = set((await session.scalars(accounts)).all())
+        return found | await keys.holders(session, residents)
+    query = union(accounts, select(DataKey.resident_id).where(DataKey.resident_id == any_(ids)))
     return set((await session.scalars(select(query.subquery().c[0]))).all())
 
 
@@ -92,7 +94,7 @@ async def reapply_erasures(
     latest: dict[uuid.UUID, ErasureEntry] = {}
     for entry in journal:  # oldest first: a resident journalled twice keeps the latest entry
         latest[entry.resident_id] = entry
-    found = await found_in_database(session, list(latest))
+    found = await found_in_database(session, keys, list(latest))
     records = destroyed = 0
     for resident_id in sorted(found):
         entry = latest[resident_id]
@@ -134,7 +136,7 @@ async def reapply_on_start(
             return None
         async with database.sessions() as session:
             residents = list({entry.resident_id for entry in journal})
-            if not await found_in_database(session, residents):
+            if not await found_in_database(session, keys, residents):
                 gate.open()
                 return None
     except Exception as exc:  # noqa: BLE001 - retried (and logged) by the task below

@@ -86,7 +86,9 @@ async def _store_for(
     source_client: str,
     items: list[Incoming],
 ) -> dict[int, ItemResult]:
-    lock = await lock_resident(session, f"records:{kind}", resident_id)
+    lock = await lock_resident(
+        session, f"records:{kind}", resident_id, keys_beside=not keys.database.separate
+    )
     if not lock.account_exists:
         return {item.index: ItemResult(item.index, "refused", (_GONE,)) for item in items}
     rows = PushedRecordRows(session, resident_id, kind, pushed_by=source_client)

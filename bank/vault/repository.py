@@ -320,10 +320,12 @@ class LinkRows:
 
 # --- pushes: the resident lock, step days, pushed records ----------------------------------------
 
-# The kernel's resident lock, reading in the same round trip whether the resident has a data key.
+# The kernel's resident lock, reading in the same round trip whether the resident has a data key
+# (when the key store shares the database; with one of its own, the lock alone).
 _LOCK_RESIDENT = resident_lock_statement(
     select(DataKey.version).where(DataKey.resident_id == bindparam("resident")).exists(),
 )
+_LOCK_RESIDENT_ONLY = resident_lock_statement()
 
 
 @dataclass(frozen=True)
@@ -331,12 +333,19 @@ class ResidentLock:
     account_exists: bool
     # Whether the resident had a data key when the lock was taken: a first push then creates
     # one straight away instead of first trying to reserve seals on none (KeyStore.for_sealing).
+    # True when not known (the key store in a database of its own): either order is correct.
     has_data_key: bool
 
 
-async def lock_resident(session: AsyncSession, topic: str, resident_id: uuid.UUID) -> ResidentLock:
+async def lock_resident(
+    session: AsyncSession, topic: str, resident_id: uuid.UUID, *, keys_beside: bool = True
+) -> ResidentLock:
     """The kernel's resident lock (bank.db.locks) for `topic`, and whether the resident has a
-    data key yet, in one round trip."""
+    data key yet, in one round trip; `keys_beside=False` (the key store is in a database of
+    its own, `KeystoreDatabase.separate`) takes the lock alone."""
+    if not keys_beside:
+        lock = await db_locks.lock_resident(session, topic, resident_id, _LOCK_RESIDENT_ONLY)
+        return ResidentLock(account_exists=lock.account_exists, has_data_key=True)
     lock = await db_locks.lock_resident(session, topic, resident_id, _LOCK_RESIDENT)
     return ResidentLock(account_exists=lock.account_exists, has_data_key=bool(lock.also[0]))
 

@@ -17,7 +17,6 @@ from procrastinate import JobContext
 from pydantic_settings import BaseSettings
 
 from bank.crypto.keystore import KeyStore
-from bank.crypto.providers import key_provider_from_settings
 from bank.db import Database
 from bank.package import Package
 from bank.settings import Settings
@@ -38,10 +37,6 @@ class WorkerResources:
 
     def as_context(self) -> dict[str, Any]:
         return {"resources": self}
-
-
-def keystore_from_settings(settings: Settings) -> KeyStore:
-    return KeyStore(key_provider_from_settings(settings))
 
 
 def resources_of(context: JobContext) -> WorkerResources:

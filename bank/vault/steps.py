@@ -118,7 +118,9 @@ async def ingest_step_days(
         else:
             valid[(item.day, item.platform)] = (index, _payload(item))
     if valid:
-        lock = await lock_resident(session, "steps", resident_id)
+        lock = await lock_resident(
+            session, "steps", resident_id, keys_beside=not keys.database.separate
+        )
         if not lock.account_exists:
             raise ResidentGone("The account no longer exists.")
         plan = await _plan(session, keys, resident_id, valid, results)

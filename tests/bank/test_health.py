@@ -35,6 +35,7 @@ async def test_ready_at_head(client: httpx.AsyncClient) -> None:
         "migrations": "head",
         "worker": "external",
         "erasures": "reapplied",
+        "keystore": "ok",
     }
 
 
@@ -69,6 +70,7 @@ async def test_not_ready_when_database_is_unreachable(settings: Settings, tmp_pa
         "migrations": "unknown",
         "worker": "external",
         "erasures": "reapplied",
+        "keystore": "unknown",
     }
     assert live.status_code == 200
 
@@ -100,6 +102,7 @@ async def test_not_ready_while_the_embedded_worker_lost_its_database_then_ready_
                 "migrations": "head",
                 "worker": "down",
                 "erasures": "reapplied",
+                "keystore": "ok",
             }
             assert _worker_up_metric(await client.get("/metrics")) == 0
 

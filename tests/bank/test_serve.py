@@ -67,6 +67,7 @@ def test_serve_demo_starts_embedded_postgres_and_stops_it(tmp_path: Path) -> Non
             "migrations": "head",
             "worker": "up",  # the embedded job worker of --demo
             "erasures": "reapplied",
+            "keystore": "ok",
         }
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
         assert docs.status_code == 200

@@ -88,4 +88,6 @@ def downgrade() -> None:
     op.drop_table("step_day_revisions")
     op.drop_table("step_days")
     op.drop_table("data_keys", schema="keystore")
+    # The key store's own history (bank/migrations/keystore) versions itself in this schema.
+    op.execute("DROP TABLE IF EXISTS keystore.alembic_version")
     op.execute("DROP SCHEMA IF EXISTS keystore")

@@ -393,13 +393,14 @@ async def test_an_unreadable_journal_keeps_the_app_unready_until_it_reads(
 
 
 async def test_the_lookup_takes_a_journal_longer_than_postgresqls_parameter_limit(
-    db_session: AsyncSession,
+    db_session: AsyncSession, tmp_path: Path
 ) -> None:
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
     account = _account()
     db_session.add(account)
     await db_session.flush()
     journalled = [uuid.uuid4() for _ in range(40_000)] + [account.id]
-    assert await found_in_database(db_session, journalled) == {account.id}
+    assert await found_in_database(db_session, keys, journalled) == {account.id}
 
 
 async def test_reapplies_in_several_processes_at_once_erase_each_resident_once(
