@@ -174,6 +174,8 @@ def create_app(
         gate = app.state.startup_gate = StartupGate()
         try:
             async with contextlib.AsyncExitStack() as stack:
+                async with db.sessions() as session:
+                    await app.state.keystore.refuse_keys_left_behind(session)
                 reapply = await reapply_on_start(db, app.state.keystore, packages, gate)
                 if reapply is not None:
                     stack.push_async_callback(_cancelled, reapply)

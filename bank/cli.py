@@ -224,6 +224,8 @@ def worker(
             settings, db, keystore_from_settings(settings), PACKAGES, load_sections(PACKAGES)
         )
         try:
+            async with db.sessions() as session:
+                await resources.keystore.refuse_keys_left_behind(session)
             # Before the first job: a restored backup may hold residents the journal erased.
             await reapply_before_work(db, resources.keystore, PACKAGES)
             async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:

@@ -109,7 +109,7 @@ async def _keystore_state(state: State, database: Database) -> str:
     keys: KeyStore = state.keystore
     try:
         async with asyncio.timeout(state.settings.ready_timeout_s):
-            async with database.sessions() as session, keys.database.reading(session) as own:
+            async with database.sessions() as session, keys.database.writing(session) as own:
                 current = await current_revisions(await own.connection(), keystore=True)
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         log.warning("health.keystore_unreachable", error_type=type(exc).__qualname__)

@@ -57,6 +57,7 @@ from bank.errors import DomainError, ProblemType
 from bank.settings import Settings
 
 KEYSTORE_SCHEMA = "keystore"
+_TABLE = f"{KEYSTORE_SCHEMA}.data_keys"
 MAX_SEALS_PER_KEY = 2**30
 
 
@@ -121,6 +122,12 @@ class KeyErased(Exception):
     """The resident's data key is gone (erasure): their records can never be opened again."""
 
 
+class KeysLeftBehind(Exception):
+    """The key store has a database of its own, but the records database still holds data
+    keys: started so, every resident would read as erased and new keys would clash with the old
+    ones. Move them first (deploy/README.md, "Moving the key store to a database of its own")."""
+
+
 def data_key_aad(resident_id: uuid.UUID, version: int) -> bytes:
     """What a wrapped data key is bound to: its resident and its version."""
     return f"data-key:{resident_id}:{version}".encode()
@@ -146,6 +153,20 @@ class KeyStore:
     async def dispose(self) -> None:
         """Close the key store's own database connections (none when it shares the records')."""
         await self.database.dispose()
+
+    async def refuse_keys_left_behind(self, records: AsyncSession) -> None:
+        """With a database of its own, KeysLeftBehind if the records database's `keystore`
+        schema still holds a data key (a process must not start then); one query."""
+        if not self.database.separate:
+            return
+        if await records.scalar(select(func.to_regclass(_TABLE))) is None:
+            return  # a records database without the schema holds no keys
+        if await records.scalar(select(DataKey.resident_id).limit(1)) is not None:
+            raise KeysLeftBehind(
+                "BANK_KEYSTORE_DATABASE_URL is set but the records database still holds data "
+                "keys in keystore.data_keys: move them to the key store's database first "
+                "(deploy/README.md, 'Moving the key store to a database of its own')."
+            )
 
     async def for_sealing(
         self, session: AsyncSession, resident_id: uuid.UUID, count: int, *, has_key: bool = True
