@@ -1,5 +1,6 @@
 """`bank erasures reapply`: erase again every resident the erasure journal names and the
-database holds (after a restore; the app does the same at every start)."""
+database holds (after a restore; the app does the same at every start). `bank erasures
+rebuild-journal`: put back into a lost journal the erasures the newest database has receipts of."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bank.crypto.provider import KeyProviderError
 from bank.db import Database
 from bank.package import Package
 from bank.settings import Settings
-from bank.vault.reapply import Reapplied, reapply_erasures
+from bank.vault.reapply import Reapplied, Rebuilt, reapply_erasures, rebuild_journal
 
 
 def register_erasure_commands(
@@ -61,3 +62,25 @@ def register_erasure_commands(
                 }
             )
         )
+
+    @erasures_group.command(name="rebuild-journal")
+    def erasures_rebuild_journal() -> None:
+        """Append to the erasure journal every erasure receipt of this database it lacks. Run
+        it when the live journal was lost: put back its newest copy, then run this against the
+        newest database (never a restored older one), before any `reapply`. Idempotent; prints
+        a one-line JSON summary of counts."""
+
+        async def run(settings: Settings) -> Rebuilt:
+            async with (
+                Database.opened(settings, role="bank-cli") as database,
+                opened_keystore(settings) as keystore,
+                database.sessions() as session,
+            ):
+                return await rebuild_journal(session, keystore)
+
+        with settings_for() as settings:
+            try:
+                outcome = asyncio.run(run(settings))
+            except KeyProviderError as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(json.dumps({"journalled": outcome.journalled, "added": outcome.added}))

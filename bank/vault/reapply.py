@@ -122,6 +122,32 @@ async def reapply_erasures(
     return outcome
 
 
+@dataclass(frozen=True)
+class Rebuilt:
+    journalled: int  # entries the journal held before
+    added: int  # receipts of the database it lacked, appended
+
+
+async def rebuild_journal(session: AsyncSession, keys: KeyStore) -> Rebuilt:
+    """Append to the journal every erasure receipt of the database it lacks (by receipt id),
+    oldest first: after the live journal was lost and an older copy put back, the newest
+    database's receipts (resident, time, receipt id: the same three fields) restore the rest.
+    Idempotent. Run against the newest database only: an older one lacks the latest
+    erasures."""
+    journal = await keys.erasures()
+    known = {entry.receipt_id for entry in journal}
+    receipts = await session.execute(
+        select(ErasureReceipt.resident_id, ErasureReceipt.erased_at, ErasureReceipt.id).order_by(
+            ErasureReceipt.erased_at, ErasureReceipt.id
+        )
+    )
+    missing = [ErasureEntry(*row) for row in receipts if row.id not in known]
+    for entry in missing:
+        await keys.journal_erasure(entry)
+    log.info("vault.erasure_journal_rebuilt", journalled=len(journal), added=len(missing))
+    return Rebuilt(journalled=len(journal), added=len(missing))
+
+
 async def reapply_on_start(
     database: Database, keys: KeyStore, packages: Iterable[Package[Any]], gate: StartupGate
 ) -> asyncio.Task[None] | None:
