@@ -275,21 +275,26 @@ def db_downgrade(revision: str) -> None:
 
 @db_group.command(name="current")
 def db_current() -> None:
-    """Print the schema revision and whether it is at the head."""
+    """Print the schema revisions and whether they are at the head: the main database's on the
+    first line, the key store's (in its own database when it has one) on the second."""
     from bank.db.migrate import current_revisions, heads
 
-    async def read(settings: Settings) -> frozenset[str]:
-        engine = create_engine(settings.async_database_url(), settings, role="bank-cli")
+    async def read(settings: Settings, *, keystore: bool) -> frozenset[str]:
+        url = settings.async_database_url()
+        if keystore:
+            url = settings.async_keystore_url() or url
+        engine = create_engine(url, settings, role="bank-cli")
         try:
             async with engine.connect() as connection:
-                return await current_revisions(connection)
+                return await current_revisions(connection, keystore=keystore)
         finally:
             await engine.dispose()
 
     with database(_load()) as settings:
-        current = asyncio.run(read(settings))
-    state = "head" if current == heads() else "behind"
-    click.echo(f"{', '.join(sorted(current)) or '(empty)'} ({state})")
+        for label, keystore in (("records", False), ("keystore", True)):
+            current = asyncio.run(read(settings, keystore=keystore))
+            state = "head" if current == heads(keystore=keystore) else "behind"
+            click.echo(f"{label}: {', '.join(sorted(current)) or '(empty)'} ({state})")
 
 
 @main.group(name="openapi")

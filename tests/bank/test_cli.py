@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.cli import main as cli
+from bank.db.migrate import heads
 
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
@@ -38,7 +39,10 @@ async def test_db_current_reports_head(
     monkeypatch.setenv("BANK_DATABASE_URL", database_url)
     result = await _invoke(["db", "current"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("(head)")
+    records, keystore = result.output.strip().splitlines()[-2:]
+    assert records.startswith("records: ")
+    assert records.endswith("(head)")
+    assert keystore == f"keystore: {next(iter(heads(keystore=True)))} (head)"
 
 
 def test_help_lists_every_command() -> None:
