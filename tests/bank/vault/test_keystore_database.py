@@ -265,3 +265,47 @@ async def test_an_app_refuses_to_start_on_its_own_key_store_while_the_records_ho
         await connection.execute(text("TRUNCATE keystore.data_keys"))
     async with serve(create_app(own)) as client:
         assert (await client.get("/health/ready")).status_code == 200
+
+
+async def test_a_key_store_database_that_does_not_answer_is_503_and_not_ready(
+    settings: Settings, scratch: Callable[[], Awaitable[Scratch]], tmp_path: Path
+) -> None:
+    records, keys = await scratch(), await scratch()
+    async with records.engine.begin() as connection:
+        await connection.run_sync(upgrade)
+    async with keys.engine.begin() as connection:
+        await connection.run_sync(upgrade_keystore)
+    own = settings.model_copy(
+        update={
+            "database_url": SecretStr(records.url),
+            "keystore_database_url": SecretStr(keys.url),
+            "data_dir": tmp_path / "data",
+        }
+    )
+
+    async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        return await committed(records.engine, work)
+
+    today = datetime.now(ZoneInfo(settings.local_timezone)).date()
+    app: Litestar = create_app(own)
+    async with serve(app) as client:
+        registrar = _Registrar(write, await _minter(app, write))
+        resident = await Residents(registrar, app.state.account_secrets).new()
+        day = {"day": today.isoformat(), "steps": 4321, "platform": "healthkit"}
+        pushed = await client.post("/v1/me/steps", json={"days": [day]}, headers=resident.headers())
+        assert pushed.status_code == 200, pushed.text
+
+    # Nothing listens on port 1: the key store's database is down, the records' is up.
+    down = own.model_copy(
+        update={"keystore_database_url": SecretStr("postgresql://bank@127.0.0.1:1/keys")}
+    )
+    app = create_app(down)
+    async with serve(app) as client:
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["keystore"] == "unreachable"
+        week = {"from": today.isoformat(), "to": today.isoformat()}
+        read = await client.get("/v1/me/steps", params=week, headers=resident.headers())
+        assert read.status_code == 503, read.text
+        assert read.headers["retry-after"]
+        assert (await client.get("/problems/")).status_code == 200  # public routes still work
