@@ -15,8 +15,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 from procrastinate import Blueprint
@@ -32,8 +34,28 @@ Keys = TypeVar("Keys")
 # runs in the erasure's transaction after the resident's data key is destroyed and before the
 # account row goes; it deletes or detaches what the account's cascade would not reach in time.
 EraseHook = Callable[[AsyncSession, uuid.UUID], Awaitable[Mapping[str, int]]]
-# (session, keys, resident) -> files of the export ZIP, name -> content, in the order written.
-ExportHook = Callable[[AsyncSession, Keys, uuid.UUID], Awaitable[Mapping[str, bytes]]]
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What every package's export hook writes its files by: one time rule for the whole ZIP,
+    which its README states. An instant is ISO 8601 in `zone` with its offset, to the second
+    (`2026-11-30T08:15:00+09:00`, `instant`); a date is a calendar date in `zone`."""
+
+    zone: ZoneInfo  # the city's (BANK_LOCAL_TIMEZONE)
+    generated_at: datetime  # aware: when the export was built
+
+    def instant(self, moment: datetime) -> str:
+        if moment.tzinfo is None:
+            raise ValueError("an export writes aware datetimes only")
+        return moment.astimezone(self.zone).isoformat(timespec="seconds")
+
+
+# (session, keys, resident, context) -> files of the export ZIP, name -> content, in the order
+# written; times written by `context.instant`, CSV files as bank.vault.export_files writes them.
+ExportHook = Callable[
+    [AsyncSession, Keys, uuid.UUID, ExportContext], Awaitable[Mapping[str, bytes]]
+]
 # (main group, settings_for) -> None: attaches `bank <package> ...`; settings_for() yields Settings
 # with a database URL (an embedded PostgreSQL when none is configured).
 CommandsHook = Callable[[click.Group, Callable[[], AbstractContextManager["Settings"]]], None]
@@ -91,14 +113,18 @@ async def erase_all(
 
 
 async def export_all(
-    packages: Iterable[Package[Keys]], session: AsyncSession, keys: Keys, resident_id: uuid.UUID
+    packages: Iterable[Package[Keys]],
+    session: AsyncSession,
+    keys: Keys,
+    resident_id: uuid.UUID,
+    context: ExportContext,
 ) -> dict[str, bytes]:
     """Every package's export files in order; two packages writing one name is refused."""
     files: dict[str, bytes] = {}
     for package in packages:
         if package.export is None:
             continue
-        for name, content in (await package.export(session, keys, resident_id)).items():
+        for name, content in (await package.export(session, keys, resident_id, context)).items():
             if name in files:
                 raise DuplicateContribution(f"{package.name} exports {name!r} a second time")
             files[name] = content

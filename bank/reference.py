@@ -80,3 +80,23 @@ def checkup_items() -> tuple[CheckupItem, ...]:
         )
         for r in _rows("checkup_items.csv")
     )  # fmt: skip
+
+
+@functools.cache
+def _stations_by_code() -> dict[str, Station]:
+    return {s.code: s for s in stations()}
+
+
+@functools.cache
+def _wards_by_code() -> dict[str, Ward]:
+    return {w.code: w for w in wards()}
+
+
+def station(code: str) -> Station | None:
+    """The subway station signed `code` (N07), or None for a code the reference lacks."""
+    return _stations_by_code().get(code)
+
+
+def ward(code: str) -> Ward | None:
+    """The ward with municipality code `code` (01101), or None."""
+    return _wards_by_code().get(code)

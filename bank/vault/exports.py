@@ -9,29 +9,27 @@ deletes expired exports. Card and insurer numbers appear masked, as the bank kee
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import uuid
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from zoneinfo import ZoneInfo
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.keystore import KeyErased, KeyStore
 from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed, seal
 from bank.logs import get_logger
-from bank.package import Package, export_all
-from bank.vault import transit
+from bank.package import ExportContext, Package, export_all
+from bank.vault import export_files as files
 from bank.vault.checkups import CHECKUPS
 from bank.vault.errors import ExportNotFound, ExportNotReady, RecordUnreadable
 from bank.vault.links import Links
 from bank.vault.models import Export
 from bank.vault.reader import ALL_DAYS, VaultReader
 from bank.vault.repository import ExportRows
+from bank.vault.representations import transit as transit_representations
 from bank.vault.steps import STEPS
 from bank.vault.transit import TAPS
 from bank.vault.unreadable import Unreadable, note_unreadable
@@ -46,37 +44,8 @@ def _binding(resident_id: uuid.UUID) -> Binding:
     return Binding(resident_id, "export", 1)
 
 
-def _csv(header: list[str], rows: Iterable[list[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n"
-
-
-_README = """\
-Your data at the city information bank / 市情報銀行に預けたあなたのデータ
-
-account.json       your account (id, dates, language)
-links.json         your linked transit cards and insurer memberships (masked; a link whose
-                   label does not open shows "unreadable": true and no number)
-steps.json / .csv  daily steps by source platform (hourly counts as h00..h23 in the CSV)
-transit_taps.json / .csv  IC card taps pushed by transit operators
-checkups.json / .csv      health checkup results (one CSV row per item)
-unreadable.json    how many stored records of each file were left out because they do not open
-                   (tampered or moved; the bank's operators are alerted), and which
-
-Consents and points will be added here when those services open.
-Dates are local (Asia/Tokyo); times are ISO 8601 with offsets.
-"""
-
-
 async def export_records(
-    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, context: ExportContext
 ) -> dict[str, bytes]:
     """The vault's export hook: the README, the account, links and every record."""
     account = await ExportRows(session).account(resident_id)
@@ -85,125 +54,45 @@ async def export_records(
     steps = await reader.everything(STEPS, resident_id, *ALL_DAYS)
     tap_records = await reader.everything(TAPS, resident_id, *ALL_DAYS)
     exam_records = await reader.everything(CHECKUPS, resident_id, *ALL_DAYS)
-    taps = [record.payload for record in tap_records]
-    exams = [record.payload for record in exam_records]
+    taps = transit_representations.taps(record.payload for record in tap_records)
+    exams = [files.checkup_fields(record.payload) for record in exam_records]
     left_out = {
         "steps": steps.unreadable,
         "transit_taps": tap_records.unreadable,
         "checkups": exam_records.unreadable,
     }
     links = await Links(session, keys).list(resident_id)
-    to_builtins: Callable[[Any], Any] = msgspec.to_builtins
-    files = {
-        "README.txt": _README + _left_out_note(left_out),
-        "account.json": _json(
+    verified = account.email_verified_at
+    return {
+        "README.txt": files.readme(context, left_out).encode(),
+        "account.json": files.json_file(
             {
                 "id": str(account.id),
-                "created_at": account.created_at.isoformat(),
-                "email_verified_at": account.email_verified_at,
+                "created_at": context.instant(account.created_at),
+                "email_verified_at": None if verified is None else context.instant(verified),
                 "language": account.language,
             }
         ),
-        "links.json": _json(
+        "links.json": files.json_file(
             [
                 {
                     "id": str(link.id),
                     "kind": link.kind.value,
                     "masked": link.masked,
-                    "created_at": link.created_at.isoformat(),
+                    "created_at": context.instant(link.created_at),
                     **({"unreadable": True} if link.masked is None else {}),
                 }
                 for link in links
             ]
         ),
-        "steps.json": _json(
-            [
-                {
-                    "day": row.day.isoformat(),
-                    "platform": row.source,
-                    "revision": row.revision,
-                    **to_builtins(row.payload),
-                }
-                for row in steps
-            ]
-        ),
-        "steps.csv": _csv(
-            [
-                "day",
-                "platform",
-                "steps",
-                "method",
-                "device_id",
-                "revision",
-                *(f"h{hour:02d}" for hour in range(24)),
-            ],
-            (
-                [
-                    row.day.isoformat(),
-                    row.source,
-                    row.payload.steps,
-                    row.payload.method,
-                    row.payload.device_id or "",
-                    row.revision,
-                    *(row.payload.hourly or [""] * 24),
-                ]
-                for row in steps
-            ),
-        ),
-        "transit_taps.json": _json([to_builtins(tap) for tap in taps]),
-        "transit_taps.csv": _csv(
-            list(transit.TapPayload.__struct_fields__),
-            ([to_builtins(getattr(tap, f)) for f in tap.__struct_fields__] for tap in taps),
-        ),
-        "checkups.json": _json([to_builtins(exam) for exam in exams]),
-        "checkups.csv": _csv(
-            [
-                "institution_code",
-                "exam_id",
-                "exam_date",
-                "item",
-                "value",
-                "unit",
-                "jlac10",
-                "loinc",
-            ],
-            (
-                [
-                    exam.institution_code,
-                    exam.exam_id,
-                    exam.exam_date.isoformat(),
-                    item.item,
-                    item.value,
-                    item.unit,
-                    item.jlac10,
-                    item.loinc,
-                ]
-                for exam in exams
-                for item in exam.items
-            ),
-        ),
-        "unreadable.json": _json(
-            {
-                name: {
-                    "left_out": len(records),
-                    "records": [{"day": r.day.isoformat(), "key": r.row_key} for r in records],
-                }
-                for name, records in left_out.items()
-            }
-        ),
+        "steps.json": files.json_file([files.step_fields(day) for day in steps]),
+        "steps.csv": files.steps_csv(steps),
+        "transit_taps.json": files.json_file([files.tap_fields(tap, context) for tap in taps]),
+        "transit_taps.csv": files.taps_csv(taps, context),
+        "checkups.json": files.json_file(exams),
+        "checkups.csv": files.checkups_csv(exams),
+        "unreadable.json": files.json_file(files.unreadable_fields(left_out)),
     }
-    return {name: text.encode() for name, text in files.items()}
-
-
-def _left_out_note(left_out: dict[str, list[Unreadable]]) -> str:
-    counts = {name: len(records) for name, records in left_out.items() if records}
-    if not counts:
-        return "\nEvery stored record opened: none was left out.\n"
-    listed = ", ".join(f"{name} {count}" for name, count in counts.items())
-    return (
-        f"\n{sum(counts.values())} stored record(s) do not open and were left out ({listed}): "
-        "see unreadable.json.\n"
-    )
 
 
 async def build_zip(
@@ -211,13 +100,17 @@ async def build_zip(
     keys: KeyStore,
     resident_id: uuid.UUID,
     packages: Iterable[Package[KeyStore]],
+    context: ExportContext,
 ) -> bytes:
-    """Every package's export files, in the packages' order, in one ZIP."""
-    files = await export_all(packages, session, keys, resident_id)
+    """Every package's export files, in the packages' order, in one ZIP (each entry dated when
+    the export was built, in the city's zone: a ZIP's dates carry no zone)."""
+    files = await export_all(packages, session, keys, resident_id, context)
+    local = context.generated_at.astimezone(context.zone)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
-            archive.writestr(f"city-bank-export/{name}", content)
+            entry = zipfile.ZipInfo(f"city-bank-export/{name}", date_time=local.timetuple()[:6])
+            archive.writestr(entry, content, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
@@ -227,12 +120,17 @@ async def build_export(
     resident_id: uuid.UUID,
     export_id: uuid.UUID,
     packages: Iterable[Package[KeyStore]],
+    *,
+    zone: ZoneInfo,
 ) -> None:
+    """Build the pending export's ZIP and store it sealed (once: a later attempt finds it
+    ready); times in its files are written in `zone`, the city's."""
     rows = ExportRows(session)
     export = await rows.pending_for_update(resident_id, export_id)
     if export is None or not await rows.account_exists(resident_id):
         return  # erased, expired and purged, or already built by an earlier attempt
-    archive = await build_zip(session, keys, resident_id, packages)
+    context = ExportContext(zone=zone, generated_at=datetime.now(UTC))
+    archive = await build_zip(session, keys, resident_id, packages, context)
     key = await keys.for_sealing(session, resident_id, 1)
     export.sealed_zip = seal(key, _binding(resident_id), str(export_id), 1, archive)
     export.size_bytes = len(archive)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from procrastinate import Blueprint, JobContext
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ async def build_export_job(context: JobContext, resident_id: str, export_id: str
     async with resources.database.unit_of_work() as session:
         await build_export(
             session, resources.keystore, uuid.UUID(resident_id), uuid.UUID(export_id),
-            resources.packages,
+            resources.packages, zone=ZoneInfo(resources.settings.local_timezone),
         )  # fmt: skip
 
 

@@ -240,7 +240,10 @@ async def test_an_export_for_a_journalled_resident_makes_no_key(
     await _journal(app.state.keystore, resident.id)
     export_id = uuid.UUID(requested.json()["id"])
     with pytest.raises(ResidentErased):
-        await build_export(db_session, app.state.keystore, resident.id, export_id, PACKAGES)
+        await build_export(
+            db_session, app.state.keystore, resident.id, export_id, PACKAGES,
+            zone=ZoneInfo("Asia/Tokyo"),
+        )  # fmt: skip
     assert await _key_versions(db_session, resident.id) == []
     export = await db_session.get(Export, (resident.id, export_id))
     assert export is not None

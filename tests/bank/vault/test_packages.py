@@ -11,7 +11,7 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -38,7 +38,7 @@ from bank.demo.seed import SeedContext, seed_city
 from bank.identity.protect import AccountSecrets
 from bank.jobs import opened
 from bank.migrations.models import METADATA, metadata_of
-from bank.package import DuplicateContribution, Package
+from bank.package import DuplicateContribution, ExportContext, Package
 from bank.settings import Settings, as_libpq
 from bank.vault.resources import WorkerResources
 from tests.bank.vault.conftest import Residents
@@ -99,10 +99,11 @@ async def erase_notes(session: AsyncSession, resident_id: uuid.UUID) -> dict[str
 
 
 async def export_notes(
-    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID
+    session: AsyncSession, keys: KeyStore, resident_id: uuid.UUID, context: ExportContext
 ) -> dict[str, bytes]:
     del session, keys
-    return {"notes.json": json.dumps({"resident": str(resident_id), "notes": []}).encode()}
+    notes = {"resident": str(resident_id), "made": context.instant(context.generated_at)}
+    return {"notes.json": json.dumps({**notes, "notes": []}).encode()}
 
 
 SEEDED: list[tuple[uuid.UUID, int]] = []
@@ -236,7 +237,10 @@ async def test_a_real_export_holds_its_file_after_the_vaults(
     assert names[-1] == "notes.json"  # the packages' order: the vault's files, then the notes'
     assert len(names) == 11  # the vault's ten, unreadable.json among them, and notes.json
     notes = json.loads(archive.read("city-bank-export/notes.json"))
-    assert notes == {"resident": str(resident.id), "notes": []}
+    assert notes == {"resident": str(resident.id), "made": notes["made"], "notes": []}
+    # The hook wrote its time by the export's one rule: the city's zone, with its offset.
+    made = datetime.fromisoformat(notes["made"])
+    assert made.utcoffset() == ZoneInfo(settings.local_timezone).utcoffset(made)
 
 
 async def test_the_demo_seed_runs_its_hook_for_every_resident(

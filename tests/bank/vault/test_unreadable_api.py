@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.keystore import DataKey, KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
+from bank.package import ExportContext
 from bank.settings import Settings
 from bank.vault.exports import export_records
 from bank.vault.models import Export
@@ -492,7 +493,8 @@ async def test_the_export_states_how_many_records_of_each_file_were_left_out(
         exit=f"{SUBWAY}/{taps[1]['tap_id']}",
     )  # fmt: skip
 
-    files = await export_records(db_session, app.state.keystore, resident.id)
+    context = ExportContext(zone=ZoneInfo("Asia/Tokyo"), generated_at=datetime.now(UTC))
+    files = await export_records(db_session, app.state.keystore, resident.id, context)
 
     left_out = json.loads(files["unreadable.json"])
     assert {name: part["left_out"] for name, part in left_out.items()} == {
