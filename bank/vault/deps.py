@@ -22,6 +22,7 @@ from bank.vault.exports import Exports
 from bank.vault.jobs import enqueue_export_build
 from bank.vault.links import Links
 from bank.vault.reader import VaultReader
+from bank.vault.settings import VaultSettings
 from bank.vault.sources import SourcePushes
 from bank.vault.steps import StepPushes
 
@@ -52,7 +53,12 @@ async def provide_source_pushes(db_session: DbSession, state: State) -> SourcePu
 
 
 async def provide_exports(db_session: DbSession, state: State) -> Exports:
-    return Exports(db_session, state.keystore, enqueue_build=enqueue_export_build)
+    section = state.sections["vault"]
+    assert isinstance(section, VaultSettings)  # read and validated at start-up
+    return Exports(
+        db_session, state.keystore, enqueue_build=enqueue_export_build,
+        per_day=section.exports_per_day, zone=ZoneInfo(state.settings.local_timezone),
+    )  # fmt: skip
 
 
 async def provide_erasure(db_session: DbSession, state: State) -> ResidentErasure:

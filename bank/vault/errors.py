@@ -62,6 +62,27 @@ class ExportNotReady(DomainError):
     )
 
 
+class ExportLimitReached(DomainError):
+    problem = ProblemType(
+        code="export-limit-reached",
+        status=429,
+        title="Too many exports today",
+        description=(
+            "You have asked for as many exports as one day allows (each one reads and decrypts "
+            "everything you hold here). The count starts again at midnight, city time: "
+            "Retry-After gives the seconds until then. An export you already have stays "
+            "downloadable until it expires."
+        ),
+    )
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 class NoCheckup(DomainError):
     problem = ProblemType(
         code="no-checkup",

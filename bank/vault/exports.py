@@ -1,6 +1,7 @@
 """Data portability: every record of a resident in one ZIP of JSON and CSV files.
 
-`POST /v1/me/exports` records a pending export and enqueues a job (bank.vault.jobs); the job
+`POST /v1/me/exports` records a pending export and enqueues a job (bank.vault.jobs), unless one
+is being built already (then it answers with that one), and at most a few a day; the job
 reads every record through the vault reader, builds the ZIP in memory (one resident's records:
 a few MB at most) and stores it sealed under the resident's data key, so the ZIP at rest is as
 protected as the records. It can be downloaded until it expires a day later; an hourly job
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.crypto.keystore import KeyErased, KeyStore
+from bank.crypto.keystore import KeyErased, KeyStore, ResidentGone
 from bank.crypto.sealing import Binding, RecordDoesNotOpen, open_sealed, seal
 from bank.logs import get_logger
 from bank.package import ExportContext, Package, export_all
@@ -30,6 +31,7 @@ from bank.vault.models import Export
 from bank.vault.reader import ALL_DAYS, VaultReader
 from bank.vault.repository import ExportRows
 from bank.vault.representations import transit as transit_representations
+from bank.vault.rules.exports import check_daily_limit, day_start
 from bank.vault.steps import STEPS
 from bank.vault.transit import TAPS
 from bank.vault.unreadable import Unreadable, note_unreadable
@@ -149,17 +151,39 @@ class Exports:
     """A resident's exports: asked for, watched, downloaded while they last."""
 
     def __init__(
-        self, session: AsyncSession, keys: KeyStore, *, enqueue_build: EnqueueBuild
+        self,
+        session: AsyncSession,
+        keys: KeyStore,
+        *,
+        enqueue_build: EnqueueBuild,
+        per_day: int,
+        zone: ZoneInfo,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._session = session
         self._rows = ExportRows(session)
         self._keys = keys
         self._enqueue_build = enqueue_build
+        self._per_day = per_day
+        self._zone = zone
+        self._now = now
 
     async def request(self, resident_id: uuid.UUID) -> Export:
-        """Record a pending export and enqueue the job that builds it, in this transaction: the
-        job runs only if the request commits."""
-        now = datetime.now(UTC)
+        """The export being built for the resident if there is one (queued or running: asking
+        again starts nothing), else a new pending export with its build job enqueued in this
+        transaction (the job runs only if the request commits).
+
+        Requests of one resident are serialised (a lock until the transaction ends), so two at
+        once make one export, and never more than `per_day` in a local day. Raises
+        ExportLimitReached beyond that, ResidentGone if the account was erased meanwhile."""
+        if not await self._rows.lock(resident_id):
+            raise ResidentGone("The account no longer exists.")
+        building = await self._rows.building(resident_id)
+        if building is not None:
+            return building
+        now = self._now()
+        requested_today = await self._rows.requested_since(resident_id, day_start(now, self._zone))
+        check_daily_limit(requested_today, self._per_day, now, self._zone)
         export = await self._rows.add(
             Export(
                 resident_id=resident_id, id=uuid.uuid4(), status="pending", requested_at=now,
@@ -168,6 +192,11 @@ class Exports:
         )  # fmt: skip
         await self._enqueue_build(self._session, resident_id, export.id)
         return export
+
+    def file_name(self, export: Export) -> str:
+        """The ZIP's download name, dated by the city's day it was built on."""
+        built = (export.ready_at or export.requested_at).astimezone(self._zone)
+        return f"city-bank-export-{built.date().isoformat()}.zip"
 
     async def find(self, resident_id: uuid.UUID, export_id: uuid.UUID) -> Export:
         """The resident's export, unless it expired; ExportNotFound otherwise."""

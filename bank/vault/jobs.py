@@ -14,14 +14,14 @@ from bank.crypto.providers import key_provider_from_settings
 from bank.jobs import enqueue
 from bank.vault.exports import build_export
 from bank.vault.kek_schedule import keep_kek_schedule
-from bank.vault.repository import ExportRows
+from bank.vault.repository import EXPORTS_QUEUE, ExportRows
 from bank.vault.resources import resources_of
 from bank.vault.settings import VaultSettings
 
 vault_tasks = Blueprint()
 
 
-@vault_tasks.task(name="build_export", queue="exports", pass_context=True, retry=5)
+@vault_tasks.task(name="build_export", queue=EXPORTS_QUEUE, pass_context=True, retry=5)
 async def build_export_job(context: JobContext, resident_id: str, export_id: str) -> None:
     resources = resources_of(context)
     async with resources.database.unit_of_work() as session:

@@ -25,18 +25,23 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal,
+    literal_column,
     null,
     select,
     tuple_,
     union,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Uuid
 
 from bank.crypto.keystore import DataKey
@@ -194,12 +199,66 @@ class RecordRows:
 
 # --- exports ---------------------------------------------------------------------------------
 
+EXPORTS_QUEUE = "exports"  # the build job's queue (bank.vault.jobs)
+# procrastinate's jobs table, into which bank.jobs.enqueue puts the build in the request's own
+# transaction: the columns the "being built" check reads.
+_JOBS = sql_table(
+    "procrastinate_jobs",
+    sql_column("queue_name", Text()),
+    sql_column("status", Text()),
+    sql_column("args", JSONB()),
+)
+# A build waiting (or waiting to retry) or running. Literals, so that they compare with
+# procrastinate's enum as it is and its partial index over these two statuses serves the check.
+_UNFINISHED: tuple[ColumnElement[str], ...] = (
+    literal_column("'todo'"),
+    literal_column("'doing'"),
+)
+_BUILDING = (
+    select(Export)
+    .where(
+        Export.resident_id == bindparam("resident"),
+        Export.status == "pending",
+        exists().where(
+            _JOBS.c.queue_name == EXPORTS_QUEUE,
+            _JOBS.c.status.in_(_UNFINISHED),
+            _JOBS.c.args["export_id"].astext == cast(Export.id, Text()),
+        ),
+    )
+    .order_by(Export.requested_at.desc())
+    .limit(1)
+)
+_REQUESTED_SINCE = select(func.count()).where(
+    Export.resident_id == bindparam("resident"), Export.requested_at >= bindparam("since")
+)
+
 
 class ExportRows:
     """The resident's export rows (sealed ZIPs) and the account an export belongs to."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+
+    async def lock(self, resident_id: uuid.UUID) -> bool:
+        """Serialise the resident's export requests until this transaction ends, so the next
+        one's `building` and `requested_since` see this one's export; False if the account is
+        gone."""
+        lock = await db_locks.lock_resident(self._session, "exports", resident_id)
+        return lock.account_exists
+
+    async def building(self, resident_id: uuid.UUID) -> Export | None:
+        """The resident's newest export still pending whose build job is queued or running: a
+        pending export whose job failed for good is not being built."""
+        return await self._session.scalar(_BUILDING, {"resident": resident_id})
+
+    async def requested_since(self, resident_id: uuid.UUID, since: datetime) -> int:
+        """How many exports the resident asked for at or after `since`. Every one of the last
+        day is still here: the purge takes only exports past their expiry, a day or more after
+        they were asked for."""
+        count = await self._session.scalar(
+            _REQUESTED_SINCE, {"resident": resident_id, "since": since}
+        )
+        return int(count or 0)
 
     async def add(self, export: Export) -> Export:
         self._session.add(export)

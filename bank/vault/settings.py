@@ -28,6 +28,15 @@ class VaultSettings(BaseSettings):
             "this long after it was replaced, so no backup inside the retention loses its keys."
         ),
     )
+    exports_per_day: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description=(
+            "How many exports a resident may ask for in one local day (BANK_LOCAL_TIMEZONE); "
+            "beyond it the request is answered 429 `export-limit-reached` until midnight."
+        ),
+    )
 
     @model_validator(mode="after")
     def _retention_covers_the_interval(self) -> VaultSettings:

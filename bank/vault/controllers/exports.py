@@ -5,14 +5,21 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
-from bank.http.problems import problem_responses
+from bank.http.problems import PROBLEM_MEDIA_TYPE, Problem, problem_responses
 from bank.vault.deps import ExportsService, provides
+from bank.vault.errors import ExportLimitReached
 from bank.vault.models import Export
 from bank.vault.schemas import ExportView
+
+
+def _status_url(export: Export) -> str:
+    return f"/v1/me/exports/{export.id}"
 
 
 def _view(export: Export) -> ExportView:
@@ -36,11 +43,38 @@ class ExportsController(Controller):
         operation_id="RequestExport",
         summary="Export every record you hold here as a ZIP of JSON and CSV (built in the "
         "background, downloadable for a day)",
+        description="202 with the export and its status URL in `Location`. While an export "
+        "of yours is being built (queued or running), asking again answers with that same "
+        "export and starts nothing. At most `BANK_VAULT__EXPORTS_PER_DAY` (5 by default) "
+        "exports a day, counted from midnight city time; beyond it 429 "
+        "`export-limit-reached` with `Retry-After` (seconds until midnight).",
         status_code=202,
-        responses=problem_responses(401, 403),
+        response_headers=[
+            ResponseHeader(
+                name="Location",
+                description="The export's status URL, `/v1/me/exports/{id}`.",
+                documentation_only=True,  # set by the handler; the value gives the schema
+                value="/v1/me/exports/{id}",
+                example="/v1/me/exports/5f0c6a2e-8a1b-4c3d-9e2f-0a1b2c3d4e5f",
+                required=True,
+            )
+        ],
+        responses={
+            **problem_responses(401, 403),
+            429: ResponseSpec(
+                data_container=Problem,
+                media_type=PROBLEM_MEDIA_TYPE,
+                description=f"{ExportLimitReached.problem.title}: `export-limit-reached`, with "
+                "`Retry-After` in seconds",
+                generate_examples=False,
+            ),
+        },
     )
-    async def request(self, principal: CurrentPrincipal, exports: ExportsService) -> ExportView:
-        return _view(await exports.request(uuid.UUID(principal.subject)))
+    async def request(
+        self, principal: CurrentPrincipal, exports: ExportsService
+    ) -> Response[ExportView]:
+        export = await exports.request(uuid.UUID(principal.subject))
+        return Response(_view(export), status_code=202, headers={"Location": _status_url(export)})
 
     @get(
         "/{export_id:uuid}",
@@ -69,7 +103,7 @@ class ExportsController(Controller):
         exports: ExportsService,
     ) -> Response[bytes]:
         export, archive = await exports.download(uuid.UUID(principal.subject), export_id)
-        filename = f"city-bank-export-{export.ready_at:%Y%m%d}.zip" if export.ready_at else ""
+        filename = exports.file_name(export)
         return Response(
             archive,
             media_type="application/zip",

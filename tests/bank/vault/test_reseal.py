@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -210,7 +211,9 @@ async def _no_build(session: AsyncSession, resident: uuid.UUID, export: uuid.UUI
 
 async def _download(session: AsyncSession, keystore: KeyStore, made: Deposited) -> bytes:
     """The resident's export as its download opens it."""
-    exports = Exports(session, keystore, enqueue_build=_no_build)
+    exports = Exports(
+        session, keystore, enqueue_build=_no_build, per_day=1, zone=ZoneInfo("Asia/Tokyo")
+    )
     _, archive = await exports.download(made.resident, made.export_id)
     return archive
 
