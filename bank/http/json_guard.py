@@ -51,6 +51,12 @@ class UnstorableCharacter(InputRefused):
             "as text: NUL (U+0000, `%00`, `\\u0000`) or a lone UTF-16 surrogate (`\\ud800`). "
             "Remove it and resend."
         ),
+        title_ja="保存できない文字があります",
+        description_ja=(
+            "パス、クエリ、フォーム項目または JSON の文字列に、テキストとして保存できない文字が"
+            "含まれています: NUL(U+0000、`%00`、`\\u0000`)または対になっていない UTF-16 "
+            "サロゲート(`\\ud800`)。取り除いて再送してください。"
+        ),
     )
 
 
@@ -62,6 +68,11 @@ class JsonTooDeep(InputRefused):
         description=(
             f"JSON arrays and objects may nest at most {MAX_JSON_DEPTH} levels; no request the "
             "API defines comes close."
+        ),
+        title_ja="JSON の入れ子が深すぎます",
+        description_ja=(
+            f"JSON の配列とオブジェクトの入れ子は {MAX_JSON_DEPTH} 段までです。この API の"
+            "どのリクエストもそこまで深くなりません。"
         ),
     )
 
@@ -75,11 +86,27 @@ class DuplicateKey(InputRefused):
             "A JSON object names the same member twice; the detail gives its JSON path. Send "
             "each member once."
         ),
+        title_ja="JSON オブジェクトのキーが重複しています",
+        description_ja=(
+            "JSON オブジェクトに同じメンバーが2回現れます。detail がその JSON パスを示します。"
+            "各メンバーは1回だけ送ってください。"
+        ),
     )
 
 
 class MalformedJson(InputRefused):
     problem = PROBLEM_TYPES["bad-request"]
+
+
+class MalformedQuery(InputRefused):
+    problem = PROBLEM_TYPES["bad-request"]
+
+
+def _too_deep() -> JsonTooDeep:
+    return JsonTooDeep(
+        f"JSON may nest at most {MAX_JSON_DEPTH} levels.",
+        ja=f"JSON の入れ子は {MAX_JSON_DEPTH} 段までです。",
+    )
 
 
 def check_json(raw: bytes) -> None:
@@ -95,17 +122,23 @@ def check_json(raw: bytes) -> None:
                 body = _unescaped(body, match.start())
             if match.group(2) is not None and stack and (keys := stack[-1]) is not None:
                 if body in keys:
-                    raise DuplicateKey(f"The member at {json_path(raw, match.end())} repeats.")
+                    where = json_path(raw, match.end())
+                    raise DuplicateKey(
+                        f"The member at {where} repeats.",
+                        ja=f"{where} のメンバーが重複しています。",
+                    )
                 keys.add(body)
         elif first in (_OPEN_OBJECT, _OPEN_ARRAY):
             if len(stack) == MAX_JSON_DEPTH:
-                raise JsonTooDeep(f"JSON may nest at most {MAX_JSON_DEPTH} levels.")
+                raise _too_deep()
             stack.append(set() if first == _OPEN_OBJECT else None)
         elif first in (_CLOSE_OBJECT, _CLOSE_ARRAY):
             if stack:
                 stack.pop()
         else:
-            raise MalformedJson("NaN and Infinity are not JSON.")
+            raise MalformedJson(
+                "NaN and Infinity are not JSON.", ja="NaN と Infinity は JSON ではありません。"
+            )
 
 
 def check_body_before_decoding(raw: bytes) -> bytes | None:
@@ -123,7 +156,7 @@ def check_body_before_decoding(raw: bytes) -> bytes | None:
                 break
         else:
             if brackets:
-                raise JsonTooDeep(f"JSON may nest at most {MAX_JSON_DEPTH} levels.")
+                raise _too_deep()
     return skeleton
 
 
@@ -139,7 +172,10 @@ def check_body_after_decoding(raw: bytes, skeleton: bytes | None, decoded: Any) 
     members = _skeleton(msgspec.json.encode(decoded)).count(b'":')
     if skeleton.count(b'":') != members:
         check_json(raw)  # finds the repeated member and names its path
-        raise DuplicateKey("A JSON object names a member twice.")
+        raise DuplicateKey(
+            "A JSON object names a member twice.",
+            ja="JSON オブジェクトに同じメンバーが2回現れます。",
+        )
 
 
 def _skeleton(raw: bytes) -> bytes:
@@ -155,11 +191,17 @@ def _unescaped(body: bytes, at: int) -> bytes:
     except ValueError:
         return body  # malformed: the decoder will refuse the whole body
     if "\x00" in text:
-        raise UnstorableCharacter("A JSON string contains NUL (\\u0000).")
+        raise UnstorableCharacter(
+            "A JSON string contains NUL (\\u0000).",
+            ja="JSON の文字列に NUL(\\u0000)が含まれています。",
+        )
     try:
         return str(text).encode("utf-8")
     except UnicodeEncodeError:
-        raise UnstorableCharacter("A JSON string contains a lone UTF-16 surrogate.") from None
+        raise UnstorableCharacter(
+            "A JSON string contains a lone UTF-16 surrogate.",
+            ja="JSON の文字列に、対になっていない UTF-16 サロゲートが含まれています。",
+        ) from None
 
 
 def json_path(raw: bytes, end: int) -> str:
@@ -203,5 +245,7 @@ def check_compact_jws(token: str | bytes, *, payload: bool) -> None:
             # `json` decodes bytes with "surrogatepass": encoded surrogates would get through.
             decoded.decode("utf-8")
         except UnicodeDecodeError:
-            raise MalformedJson("A JWT segment is not UTF-8.") from None
+            raise MalformedJson(
+                "A JWT segment is not UTF-8.", ja="JWT の一部が UTF-8 ではありません。"
+            ) from None
         check_json(decoded)

@@ -16,12 +16,16 @@ from litestar.params import BodyKwarg
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,62}/[a-z0-9][a-z0-9.+-]{0,62}")
 
 
 class UnsupportedMediaType(HTTPException):
     status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+    def __init__(self, expected: str, sent: str) -> None:
+        super().__init__(detail=f"Content-Type must be {expected}; got {sent}.")
+        self.detail_ja = f"Content-Type は {expected} にしてください(受け取ったのは {sent})。"
 
 
 def declared_media_type(route_handler: HTTPRouteHandler) -> str | None:
@@ -34,6 +38,11 @@ def declared_media_type(route_handler: HTTPRouteHandler) -> str | None:
     kwarg = data_field.kwarg_definition
     media_type = kwarg.media_type if isinstance(kwarg, BodyKwarg) else RequestEncodingType.JSON
     return str(media_type.value if isinstance(media_type, RequestEncodingType) else media_type)
+
+
+def announces_body(headers: Headers) -> bool:
+    """Whether the request's headers say a body follows."""
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
 
 
 def _describe(sent: str) -> str:
@@ -49,18 +58,14 @@ def media_type_middleware(app: ASGIApp) -> ASGIApp:
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["method"] in _METHODS_WITH_BODY:
+        if scope["type"] == ScopeType.HTTP and scope["method"] in METHODS_WITH_BODY:
             expected = declared_media_type(scope["route_handler"])  # type: ignore[arg-type]
             if expected is not None:
                 headers = Headers.from_scope(scope)
                 sent = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                has_body = headers.get("content-length", "0") != "0" or (
-                    "transfer-encoding" in headers
-                )
+                has_body = announces_body(headers)
                 if (sent or has_body) and sent != expected:
-                    raise UnsupportedMediaType(
-                        detail=f"Content-Type must be {expected}; got {_describe(sent or 'none')}."
-                    )
+                    raise UnsupportedMediaType(expected, _describe(sent or "none"))
         await app(scope, receive, send)
 
     return middleware

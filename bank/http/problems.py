@@ -24,10 +24,12 @@ from bank.errors import (
     KEY_PROVIDER_UNAVAILABLE,
     PROBLEM_TYPES,
     DomainError,
+    Language,
     ProblemType,
 )
 from bank.http.context import request_id, route_template
 from bank.http.json_guard import InputRefused
+from bank.http.language import preferred_language
 from bank.logs import get_logger, safe_traceback
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -85,10 +87,11 @@ def problem_body(
     rid: str,
     status: int | None = None,
     errors: list[FieldError] | None = None,
+    language: Language = "en",
 ) -> Problem:
     return Problem(
         type=problem_type_uri(problem.code),
-        title=problem.title,
+        title=problem.title_in(language),
         status=status or problem.status,
         detail=detail,
         code=problem.code,
@@ -153,52 +156,88 @@ def _missing_parameter(exc: ValidationException) -> list[FieldError]:
     return [FieldError(location=match["location"], path=match["name"], detail="is required")]
 
 
+def language(request: Request[Any, Any, Any]) -> Language:
+    """The language a problem answers in: the request's Accept-Language, else English."""
+    return preferred_language(request.headers.get("accept-language"))
+
+
 def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = _field_errors(exc) or _missing_parameter(exc)
+    lang = language(request)
     if not errors:
         # Litestar raises a bare ValidationException for bodies it cannot parse at all.
         return problem_response(
             problem_body(
                 PROBLEM_TYPES["bad-request"],
-                detail="The request body could not be parsed as the declared media type.",
+                detail="The request body could not be parsed as the declared media type."
+                if lang == "en"
+                else "リクエスト本文を、宣言されたメディアタイプとして読み取れませんでした。",
                 rid=request_id(request.scope),
+                language=lang,
             )
         )
     return problem_response(
         problem_body(
             PROBLEM_TYPES["validation-failed"],
-            detail=f"{len(errors)} field(s) are missing or invalid.",
+            detail=f"{len(errors)} field(s) are missing or invalid."
+            if lang == "en"
+            else f"{len(errors)} 件の項目に、欠けているものか誤りがあります。",
             rid=request_id(request.scope),
             errors=errors,
+            language=lang,
         )
     )
 
 
 _SAFE_HTTP_DETAILS = {
-    404: "No resource exists at this path.",
-    405: "This path does not accept the {method} method.",
-    413: "The request body is larger than the {limit}-byte limit.",
+    404: ("No resource exists at this path.", "このパスにはリソースがありません。"),
+    405: (
+        "This path does not accept the {method} method.",
+        "このパスは {method} メソッドを受け付けません。",
+    ),
+    413: (
+        "The request body is larger than the {limit}-byte limit.",
+        "リクエスト本文が上限の {limit} バイトを超えています。",
+    ),
 }
 
 
 def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     problem = _problem_for_status(status)
-    template = _SAFE_HTTP_DETAILS.get(status)
-    if template is not None:
+    lang = language(request)
+    templates = _SAFE_HTTP_DETAILS.get(status)
+    if templates is not None:
+        template = templates[0] if lang == "en" else templates[1]
         detail = template.format(method=request.method, limit=request.app.request_max_body_size)
-    else:
+    elif lang == "en":
         # Our own HTTPExceptions carry safe, fixed messages; Litestar's carry no values either.
         detail = exc.detail
+    elif status == 400 and not hasattr(exc, "detail_ja"):
+        # Litestar's own 400s are bodies its decoder could not read.
+        detail = "リクエスト本文を、宣言されたメディアタイプとして読み取れませんでした。"
+    else:
+        # Ours may carry a Japanese one (`detail_ja`); Litestar's get the type's description.
+        detail = getattr(exc, "detail_ja", None) or problem.description_in("ja")
     headers = {
         k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}
     }
-    body = problem_body(problem, detail=detail, rid=request_id(request.scope), status=status)
+    body = problem_body(
+        problem, detail=detail, rid=request_id(request.scope), status=status, language=lang
+    )
     return problem_response(body, headers=headers)
 
 
 def _handle_domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    body = problem_body(exc.problem, detail=exc.detail, rid=request_id(request.scope))
+    lang = language(request)
+    errors = [FieldError(e.location, e.path, e.detail) for e in exc.errors] or None
+    body = problem_body(
+        exc.problem,
+        detail=exc.detail_in(lang),
+        rid=request_id(request.scope),
+        errors=errors,
+        language=lang,
+    )
     return problem_response(body, headers=exc.headers())
 
 
@@ -210,12 +249,15 @@ def _handle_refused_input(request: Request[Any, Any, Any], exc: InputRefused) ->
     return _handle_domain(request, exc)
 
 
-def internal_error_body(rid: str) -> Problem:
+def internal_error_body(rid: str, language: Language = "en") -> Problem:
     return problem_body(
         PROBLEM_TYPES["internal-error"],
-        detail=f"Unexpected error. Nothing was saved. Reference: {rid}.",
+        detail=f"Unexpected error. Nothing was saved. Reference: {rid}."
+        if language == "en"
+        else f"予期しないエラーが起きました。何も保存していません。参照番号: {rid}",
         rid=rid,
         status=HTTP_500_INTERNAL_SERVER_ERROR,
+        language=language,
     )
 
 
@@ -228,11 +270,15 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError)
 
 
-def unavailable_body(rid: str) -> Problem:
+def unavailable_body(rid: str, language: Language = "en") -> Problem:
     return problem_body(
         PROBLEM_TYPES["service-unavailable"],
-        detail="The database is unavailable. Nothing was saved; retry shortly.",
+        detail="The database is unavailable. Nothing was saved; retry shortly."
+        if language == "en"
+        else "データベースが利用できません。何も保存していません。"
+        "しばらくしてから再送してください。",
         rid=rid,
+        language=language,
     )
 
 
@@ -247,10 +293,15 @@ def _handle_key_provider(request: Request[Any, Any, Any], exc: KeyProviderError)
         error_type=type(exc).__qualname__,
         stack=safe_traceback(exc),
     )
+    lang = language(request)
     body = problem_body(
         KEY_PROVIDER_UNAVAILABLE,
-        detail="The key service is unavailable. Nothing was read or saved; retry shortly.",
+        detail="The key service is unavailable. Nothing was read or saved; retry shortly."
+        if lang == "en"
+        else "鍵管理サービスが利用できません。何も読み書きしていません。"
+        "しばらくしてから再送してください。",
         rid=rid,
+        language=lang,
     )
     return problem_response(body, headers={"Retry-After": str(KEY_PROVIDER_RETRY_AFTER_S)})
 
@@ -265,9 +316,10 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
         error_type=type(exc).__qualname__,
         stack=safe_traceback(exc),
     )
+    lang = language(request)
     if unavailable:
-        return problem_response(unavailable_body(rid), headers={"Retry-After": "5"})
-    return problem_response(internal_error_body(rid))
+        return problem_response(unavailable_body(rid, lang), headers={"Retry-After": "5"})
+    return problem_response(internal_error_body(rid, lang))
 
 
 def exception_handlers() -> ExceptionHandlersMap:

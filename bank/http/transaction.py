@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.db import Database
 from bank.http.context import mark_request_start, request_id, route_template
+from bank.http.language import language_of
 from bank.http.problems import (
     PROBLEM_MEDIA_TYPE,
     Problem,
@@ -120,9 +121,10 @@ async def _settle(
             error_type=type(exc).__qualname__,
             stack=safe_traceback(exc),
         )
+        language = language_of(scope)
         if is_unavailable(exc):
-            return unavailable_body(rid), {"Retry-After": "5"}
-        return internal_error_body(rid), {}
+            return unavailable_body(rid, language), {"Retry-After": "5"}
+        return internal_error_body(rid, language), {}
     finally:
         await session.close()
     return None

@@ -38,9 +38,19 @@ class LinkNotFound(DomainError):
 class InvalidQuery(DomainError):
     problem = ProblemType(
         code="invalid-query",
-        status=400,
+        status=422,
         title="Invalid query",
-        description="A query parameter is malformed or out of range; the detail says which.",
+        description=(
+            "The query parameters break a rule the schema cannot state: `to` before `from`, a "
+            "range of more than three years, or a cursor this API did not return. `errors` "
+            "names the parameter."
+        ),
+        title_ja="クエリの指定に誤りがあります",
+        description_ja=(
+            "クエリパラメータが、スキーマでは表せない規則に反しています: `to` が `from` より前、"
+            "3年を超える期間、またはこの API が返していない cursor。`errors` がそのパラメータを"
+            "示します。"
+        ),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import JSONBody, URLEncodedBody
+from litestar.params import JSONBody, QueryParameter, URLEncodedBody
 from sqlalchemy import text
 
 from bank.http.transaction import DbSession
@@ -68,6 +68,14 @@ class ProbeController(Controller):
     @post("/readings")
     async def push_readings(self, data: JSONBody[ReadingBatch]) -> Accepted:
         return Accepted(count=len(data.items))
+
+    @get("/search")
+    async def search(
+        self,
+        day: Annotated[date, QueryParameter()],
+        limit: Annotated[int, QueryParameter(ge=1, le=10)] = 5,
+    ) -> Accepted:
+        return Accepted(count=limit)
 
     @post("/form")
     async def form(self, data: URLEncodedBody[dict[str, str]]) -> Accepted:

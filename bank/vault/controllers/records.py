@@ -23,6 +23,7 @@ from bank.auth.principals import Principal, PrincipalType
 from bank.http.problems import problem_responses
 from bank.vault import checkups, transit
 from bank.vault.checkups import CHECKUPS, CheckupPayload
+from bank.vault.controllers.params import Cursor, From, Month, To
 from bank.vault.deps import LinksService, Reader, provides
 from bank.vault.errors import InvalidLink, NoCheckup, RecordUnreadable
 from bank.vault.kinds import Opened, RecordKind
@@ -155,10 +156,12 @@ class TransitController(Controller):
         self,
         principal: CurrentPrincipal,
         reader: Reader,
-        start: Annotated[date, QueryParameter(name="from")],
-        end: Annotated[date, QueryParameter(name="to")],
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
-        cursor: Annotated[str | None, QueryParameter()] = None,
+        start: From,
+        end: To,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=1000, description="Taps per page, 1 to 1,000.")
+        ] = 200,
+        cursor: Cursor = None,
     ) -> TapPage:
         page, cursor_after = await _page_of(reader, TAPS, principal, start, end, cursor, limit)
         return TapPage(items=[_tap_view(tap) for tap in page], next_cursor=cursor_after)
@@ -174,7 +177,7 @@ class TransitController(Controller):
         principal: CurrentPrincipal,
         state: State,
         reader: Reader,
-        month: Annotated[str, QueryParameter(description="YYYY-MM")],
+        month: Month,
     ) -> RideMonth:
         start, end = month_range(month)
         records = await reader.everything(TAPS, uuid.UUID(principal.subject), start, end)
@@ -239,10 +242,12 @@ class CheckupsController(Controller):
         self,
         principal: CurrentPrincipal,
         reader: Reader,
-        start: Annotated[date, QueryParameter(name="from")],
-        end: Annotated[date, QueryParameter(name="to")],
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, QueryParameter()] = None,
+        start: From,
+        end: To,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=100, description="Checkups per page, 1 to 100.")
+        ] = 20,
+        cursor: Cursor = None,
     ) -> CheckupPage:
         page, cursor_after = await _page_of(reader, CHECKUPS, principal, start, end, cursor, limit)
         return CheckupPage(

@@ -18,6 +18,7 @@ from bank.auth.principals import PrincipalType
 from bank.http.context import client_address
 from bank.http.problems import problem_responses
 from bank.vault.controllers.outcomes import outcome_counts, refusal_views
+from bank.vault.controllers.params import Cursor, From, Month, To
 from bank.vault.deps import ErasureService, Reader, StepPushesService, provides
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.representations import steps as represent_steps
@@ -128,10 +129,12 @@ class StepsController(Controller):
         self,
         principal: CurrentPrincipal,
         reader: Reader,
-        start: Annotated[date, QueryParameter(name="from")],
-        end: Annotated[date, QueryParameter(name="to")],
-        limit: Annotated[int, QueryParameter(ge=1, le=400)] = 100,
-        cursor: Annotated[str | None, QueryParameter()] = None,
+        start: From,
+        end: To,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=400, description="Days per page, 1 to 400.")
+        ] = 100,
+        cursor: Cursor = None,
     ) -> StepPage:
         check_range(start, end)
         after = decode_cursor(cursor, PLATFORMS.__contains__) if cursor else None
@@ -153,7 +156,7 @@ class StepsController(Controller):
         self,
         principal: CurrentPrincipal,
         reader: Reader,
-        month: Annotated[str, QueryParameter(description="The month, as 2026-11.")],
+        month: Month,
     ) -> MonthSummary:
         start, end = month_range(month)
         rows = await reader.everything(STEPS, uuid.UUID(principal.subject), start, end)

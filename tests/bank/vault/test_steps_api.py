@@ -36,6 +36,7 @@ from bank.crypto.sealing import Binding, open_sealed
 from bank.identity.models import Account, OutboxEmail
 from bank.identity.outbox import enqueue_mail
 from bank.settings import Settings
+from bank.vault.paging import CURSOR_PATTERN
 from bank.vault.models import ErasureReceipt, StepDay, StepDayRevision
 from bank.vault.rules.steps import MAX_STEPS_PER_DAY, PLATFORMS
 from bank.vault.steps import MAX_BATCH
@@ -823,14 +824,18 @@ async def test_pages_break_inside_a_day_without_losing_a_platform(
         base64.urlsafe_b64encode(b"2026-11-01|' OR 1=1 --").decode(),
     ],
 )
-async def test_a_tampered_cursor_is_400(
+async def test_a_tampered_cursor_is_422(
     client: Client, residents: Residents, today: date, cursor: str
 ) -> None:
     resident = await residents.new()
     await push_ok(client, resident, [item(today - timedelta(days=1), 100)])
     params = {"from": "2026-01-01", "to": today.isoformat(), "cursor": cursor}
     response = await client.get(STEPS, params=params, headers=resident.headers())
-    assert_problem(response, 400, "invalid-query")
+    # One that breaks the documented pattern is refused as such; one that fits it but was
+    # never returned by the API breaks the rule the pattern cannot state.
+    fits = re.fullmatch(CURSOR_PATTERN, cursor) is not None
+    assert_problem(response, 422, "invalid-query" if fits else "validation-failed")
+    assert response.json()["errors"][0]["path"] == "cursor"
 
 
 @_FAST
@@ -849,15 +854,17 @@ async def test_arbitrary_cursors_and_months_are_answered_or_refused_never_500(
     resident = await residents.new()
     params = {"from": "2026-01-01", "to": today.isoformat(), "cursor": cursor}
     listed = await client.get(STEPS, params=params, headers=resident.headers())
-    assert listed.status_code in {200, 400}, listed.text
+    assert listed.status_code in {200, 400, 422}, listed.text
     summary = await client.get(SUMMARY, params={"month": month}, headers=resident.headers())
     if re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month) and month >= "0001":
         assert summary.status_code == 200, summary.text
         assert summary.json()["month"] == month
-    else:
+    elif "\x00" in month:
         # NUL is refused for the whole request, at the edge, before the query is read.
-        code = "unstorable-character" if "\x00" in month else "invalid-query"
-        assert_problem(summary, 400, code)
+        assert_problem(summary, 400, "unstorable-character")
+    else:
+        # Anything else is read, and breaks the parameter's pattern.
+        assert_problem(summary, 422, "validation-failed")
 
 
 @pytest.mark.parametrize(
@@ -867,10 +874,11 @@ async def test_arbitrary_cursors_and_months_are_answered_or_refused_never_500(
         {"from": "2020-01-01", "to": "2026-11-01"},  # more than three years
     ],
 )
-async def test_bad_ranges_are_400(client: Client, residents: Residents, query: Any) -> None:
+async def test_bad_ranges_are_422(client: Client, residents: Residents, query: Any) -> None:
     resident = await residents.new()
     response = await client.get(STEPS, params=query, headers=resident.headers())
-    assert_problem(response, 400, "invalid-query")
+    assert_problem(response, 422, "invalid-query")
+    assert [(e["location"], e["path"]) for e in response.json()["errors"]] == [("query", "to")]
 
 
 async def test_a_missing_date_is_a_422_problem_naming_it(
@@ -946,10 +954,11 @@ async def test_the_month_summary_counts_the_highest_source_each_day(
 @pytest.mark.parametrize(
     "month", ["2026-13", "2026-00", "2026-1", "november", "2026-11-01", "", "0000-01", "2026/11"]
 )
-async def test_a_bad_month_is_400(client: Client, residents: Residents, month: str) -> None:
+async def test_a_bad_month_is_422(client: Client, residents: Residents, month: str) -> None:
     resident = await residents.new()
     response = await client.get(SUMMARY, params={"month": month}, headers=resident.headers())
-    assert_problem(response, 400, "invalid-query")
+    assert_problem(response, 422, "validation-failed")
+    assert [error["path"] for error in response.json()["errors"]] == ["month"]
 
 
 # --- erasure ------------------------------------------------------------------------------------
@@ -991,12 +1000,13 @@ async def test_erasure_destroys_keys_and_rows_and_ends_every_token(
     for who in (resident, bystander):
         await push_ok(client, who, [item(day, 100), item(day, 200, "tracker")])
         await push_ok(client, who, [item(day, 150)])  # one revision
+        account = await db_session.get(Account, who.id)
+        assert account is not None
         await enqueue_mail(  # unsent mail holds the address and a code
             db_session,
             app.state.account_secrets,
-            account_id=who.id,
+            account=account,
             template="reset",
-            language="ja",
             recipient=who.email,
             payload={"code": "123456"},
         )
