@@ -98,6 +98,20 @@ async def end_session(db: AsyncSession, cookie: str | None) -> None:
         )
 
 
+async def end_other_sessions(
+    db: AsyncSession, account_id: uuid.UUID, *, keep_hash: str | None = None
+) -> int:
+    """End every signed-in browser of the account (but `keep_hash`'s): sign out everywhere, or
+    after a password change; how many ended."""
+    statement = update(BrowserSession).where(
+        BrowserSession.account_id == account_id, BrowserSession.revoked_at.is_(None)
+    )
+    if keep_hash is not None:
+        statement = statement.where(BrowserSession.id_hash != keep_hash)
+    result = await db.execute(statement.values(revoked_at=datetime.now(UTC)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def new_csrf_token() -> str:
     return new_token(24)
 
