@@ -30,7 +30,7 @@ def run_seed(
     async def run() -> SeedSummary:
         async with Database.opened(settings) as database, opened_keystore(settings) as keys:
             return await seed_city(
-                database, AccountSecrets(LocalKeyring.from_settings(settings)),
+                database, AccountSecrets(LocalKeyring.from_settings(settings), keys),
                 keys, residents=residents, days=days, seed=seed,
                 end=end, zone=zone, sign_in_accounts=sign_in_accounts, packages=PACKAGES,
             )  # fmt: skip

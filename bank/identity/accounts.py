@@ -28,10 +28,16 @@ from bank.auth.passwords import (
     needs_rehash,
     verify_password_async,
 )
+from bank.crypto.keystore import ResidentGone
 from bank.errors import DomainError, ProblemType
 from bank.identity.models import Account, OneTimeCode
 from bank.identity.outbox import enqueue_mail
-from bank.identity.protect import AccountSecrets, new_numeric_code, normalise_email
+from bank.identity.protect import (
+    AccountSecrets,
+    AddressDoesNotOpen,
+    new_numeric_code,
+    normalise_email,
+)
 from bank.identity.throttle import Throttles, must_lock_account
 from bank.identity.totp import verify_totp
 from bank.logs import get_logger
@@ -128,11 +134,14 @@ async def create_account(
     if await session.scalar(select(Account.id).where(Account.email_index == index)):
         raise AccountExists("An account with that email address exists.")
     account_id = account_id or uuid.uuid4()
+    # A resident's first data key is made here, with the address it seals.
+    sealed = await secrets.seal_email(session, account_id, kind, normalised, has_key=False)
     account = Account(
         id=account_id,
         kind=kind,
         email_index=index,
-        email_sealed=secrets.seal_email(account_id, normalised),
+        email_sealed=sealed.sealed,
+        email_sealed_under=sealed.under.value,
         password_hash=await hash_password_async(password) if password is not None else NO_PASSWORD,
         email_verified_at=verified_at,
         totp_secret_sealed=totp_secret_sealed,
@@ -328,7 +337,8 @@ class Accounts:
         account = await self.find(normalised)
         await self._redeem_code(account, RESET_PASSWORD, code, client_address)
         assert account is not None
-        await self._set_password(account, new)
+        # The address the code was mailed to, as typed: nothing to open.
+        await self._set_password(account, new, email=normalised)
         if account.status == "locked":
             account.status = "active"
         # Receiving the code proves control of the mailbox.
@@ -340,9 +350,21 @@ class Accounts:
         return account
 
     async def _set_password(
-        self, account: Account, new: str, *, keep_session: str | None = None
+        self,
+        account: Account,
+        new: str,
+        *,
+        email: str | None = None,
+        keep_session: str | None = None,
     ) -> None:
-        check_new_password(new, email=self._secrets.open_email(account.id, account.email_sealed))
+        """`email`: the account's normalised address if the caller has it (else it is opened:
+        ResidentGone if it does not open, which only an erased resident's does)."""
+        if email is None:
+            try:
+                email = await self._secrets.open_email(self._session, account)
+            except AddressDoesNotOpen:
+                raise ResidentGone("The account's address does not open.") from None
+        check_new_password(new, email=email)
         account.password_hash = await hash_password_async(new)
         account.password_changed_at = self._clock.now()
         # Every other session signed in with the old password ends.
@@ -453,15 +475,22 @@ class Accounts:
             )
 
     async def _mail(self, account: Account, template: str, payload: dict[str, str]) -> None:
-        await enqueue_mail(
-            self._session,
-            self._secrets,
-            account_id=account.id,
-            template=template,
-            language=account.language,
-            recipient=self._secrets.open_email(account.id, account.email_sealed),
-            payload=payload,
-        )
+        """Queue a mail to the account's address. An address that does not open (its resident's
+        key is gone: an erased resident a restored copy still holds) gets none, and the caller's
+        answer stays the same: it must not tell whether the address is registered."""
+        try:
+            recipient = await self._secrets.open_email(self._session, account)
+            await enqueue_mail(
+                self._session, self._secrets, account=account, template=template,
+                recipient=recipient, payload=payload,
+            )  # fmt: skip
+        except (AddressDoesNotOpen, ResidentGone) as exc:
+            log.warning(
+                "identity.mail_not_queued",
+                account_id=str(account.id),
+                template=template,
+                reason=type(exc).__name__,
+            )
 
 
 async def revoke_families(

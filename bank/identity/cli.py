@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.auth.cli import run_in_transaction
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import opened_keystore
 from bank.identity.accounts import create_account
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets, normalise_email
@@ -24,6 +26,7 @@ from bank.identity.totp import (
     scopes_for_roles,
     seal_totp_secret,
 )
+from bank.settings import Settings
 
 
 def _password(from_stdin: bool) -> str:
@@ -31,6 +34,14 @@ def _password(from_stdin: bool) -> str:
         return sys.stdin.readline().rstrip("\n")
     password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     return password
+
+
+@asynccontextmanager
+async def account_secrets(settings: Settings) -> AsyncIterator[AccountSecrets]:
+    """The account secrets a command uses: the master keyring and the key store, disposed on
+    exit (operators' commands never touch a data key; the key store is only opened on use)."""
+    async with opened_keystore(settings) as keys:
+        yield AccountSecrets(LocalKeyring.from_settings(settings), keys)
 
 
 def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> None:
@@ -56,18 +67,18 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         secret, account_id = new_totp_secret(), uuid.uuid4()
 
         async def work(session: AsyncSession) -> None:
-            secrets = AccountSecrets(LocalKeyring.from_settings(settings))
-            await create_account(
-                session,
-                secrets,
-                kind="operator",
-                email=email,
-                password=password,
-                roles=roles,
-                totp_secret_sealed=seal_totp_secret(secrets, account_id, secret),
-                verified_at=datetime.now(UTC),
-                account_id=account_id,
-            )
+            async with account_secrets(settings) as secrets:
+                await create_account(
+                    session,
+                    secrets,
+                    kind="operator",
+                    email=email,
+                    password=password,
+                    roles=roles,
+                    totp_secret_sealed=seal_totp_secret(secrets, account_id, secret),
+                    verified_at=datetime.now(UTC),
+                    account_id=account_id,
+                )
 
         with settings_for() as settings:
             run_in_transaction(settings, work)
@@ -79,19 +90,19 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         """Every operator with roles and status."""
 
         async def work(session: AsyncSession) -> list[tuple[str, str, str, str]]:
-            secrets = AccountSecrets(LocalKeyring.from_settings(settings))
             rows = await session.scalars(
                 select(Account).where(Account.kind == "operator").order_by(Account.created_at)
             )
-            return [
-                (
-                    str(row.id),
-                    secrets.open_email(row.id, row.email_sealed),
-                    ",".join(row.roles),
-                    row.status,
-                )
-                for row in rows
-            ]
+            async with account_secrets(settings) as secrets:
+                return [
+                    (
+                        str(row.id),
+                        await secrets.open_email(session, row),  # the keyring: an operator's
+                        ",".join(row.roles),
+                        row.status,
+                    )
+                    for row in rows
+                ]
 
         with settings_for() as settings:
             for line in run_in_transaction(settings, work):
@@ -104,19 +115,19 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         secret = new_totp_secret()
 
         async def work(session: AsyncSession) -> str:
-            secrets = AccountSecrets(LocalKeyring.from_settings(settings))
-            normalised = normalise_email(email)
-            account = await session.scalar(
-                select(Account).where(
-                    Account.email_index == secrets.email_index(normalised),
-                    Account.kind == "operator",
+            async with account_secrets(settings) as secrets:
+                normalised = normalise_email(email)
+                account = await session.scalar(
+                    select(Account).where(
+                        Account.email_index == secrets.email_index(normalised),
+                        Account.kind == "operator",
+                    )
                 )
-            )
-            if account is None:
-                raise click.ClickException("No operator with that email address.")
-            account.totp_secret_sealed = seal_totp_secret(secrets, account.id, secret)
-            account.totp_last_step = None
-            return normalised
+                if account is None:
+                    raise click.ClickException("No operator with that email address.")
+                account.totp_secret_sealed = seal_totp_secret(secrets, account.id, secret)
+                account.totp_last_step = None
+                return normalised
 
         with settings_for() as settings:
             normalised = run_in_transaction(settings, work)

@@ -1,4 +1,10 @@
-"""Account tables. Email addresses are personal data: stored sealed, found by a blind index."""
+"""Account tables. Email addresses are personal data: stored sealed, found by a blind index.
+
+A resident's address (and their mail in the outbox) is sealed under the resident's data key, an
+operator's under the master keyring; `email_sealed_under` and `sealed_under` say which
+(bank.identity.protect). Both default to `keyring` in the database: what every row written
+before they existed holds, and what a process of the previous release still writes during an
+upgrade."""
 
 from __future__ import annotations
 
@@ -32,6 +38,11 @@ class Account(Base):
         CheckConstraint(
             "kind = 'resident' OR totp_secret_sealed IS NOT NULL", name="operator_totp"
         ),
+        CheckConstraint("email_sealed_under IN ('keyring', 'data-key')", name="email_sealed_under"),
+        # Operators have no data key: their addresses stay under the master keyring.
+        CheckConstraint(
+            "kind = 'resident' OR email_sealed_under = 'keyring'", name="operator_email_keyring"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -39,6 +50,8 @@ class Account(Base):
     # HMAC-SHA256 of the normalised address under its own key: lookups without plaintext.
     email_index: Mapped[str] = mapped_column(Text, unique=True)
     email_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Which key sealed email_sealed: 'data-key' (the resident's) or 'keyring' (the master key).
+    email_sealed_under: Mapped[str] = mapped_column(Text, server_default="keyring")
     password_hash: Mapped[str] = mapped_column(Text)
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -76,6 +89,12 @@ class OutboxEmail(Base):
     """Mail waiting for the sender worker; recipient and body are sealed (they hold codes)."""
 
     __tablename__ = "email_outbox"
+    __table_args__ = (
+        CheckConstraint("sealed_under IN ('keyring', 'data-key')", name="sealed_under"),
+        CheckConstraint(
+            "sealed_under = 'keyring' OR account_id IS NOT NULL", name="data_key_has_account"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # Erasing the account deletes its unsent mail (the address and codes are personal data).
@@ -86,6 +105,8 @@ class OutboxEmail(Base):
     language: Mapped[str] = mapped_column(Text)
     recipient_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     payload_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Which key sealed recipient and payload: 'data-key' (the account's resident's) or 'keyring'.
+    sealed_under: Mapped[str] = mapped_column(Text, server_default="keyring")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 

@@ -19,6 +19,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import KeyStore
+from bank.crypto.providers import key_provider_from_settings
 from bank.identity.models import SignInThrottle
 from bank.identity.protect import AccountSecrets
 from bank.settings import Settings
@@ -135,7 +137,9 @@ async def test_the_throttle_sees_a_forwarded_address_only_from_a_trusted_proxy(
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 60)
 
-    secrets_ = AccountSecrets(LocalKeyring.from_settings(settings))
+    secrets_ = AccountSecrets(
+        LocalKeyring.from_settings(settings), KeyStore(key_provider_from_settings(settings))
+    )
     keys = {name: f"address:{secrets_.address_index(ip)}" for name, ip in
             (("proxy", proxy), ("resident", resident))}  # fmt: skip
     async with engine.begin() as connection:

@@ -14,6 +14,7 @@ from bank.auth.guards import CurrentPrincipal, requires
 from bank.auth.principals import PrincipalType
 from bank.db.migrate import upgrade
 from bank.settings import Settings
+from tests.bank.identity.flows import residents_erased_afterwards
 from tests.conftest import serve
 
 
@@ -25,6 +26,13 @@ async def partner_data(principal: CurrentPrincipal) -> dict[str, str]:
 @get("/v1/test/me", guards=[requires(PrincipalType.RESIDENT, "records:read")])
 async def resident_data(principal: CurrentPrincipal) -> dict[str, str]:
     return {"subject": principal.subject}
+
+
+@pytest.fixture
+async def committing_app(committing_app: Litestar, engine: AsyncEngine) -> AsyncIterator[Litestar]:
+    """The root fixture's, and the residents signed up through it deleted afterwards."""
+    async with residents_erased_afterwards(engine, committing_app):
+        yield committing_app
 
 
 @pytest.fixture

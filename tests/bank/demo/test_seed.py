@@ -41,9 +41,10 @@ _CONTEXT_FOR_THE_VAULT: type[DemoContext] = SeedContext
 async def city(settings: Settings, engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[
     tuple[Database, AccountSecrets, KeyStore]
 ]:  # fmt: skip
-    secrets = AccountSecrets(LocalKeyring.from_settings(settings))
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    secrets = AccountSecrets(LocalKeyring.from_settings(settings), keys)
     database = Database(sessions=make_session_factory(engine))
-    yield database, secrets, KeyStore(LocalKeyProvider(tmp_path / "vault"))
+    yield database, secrets, keys
     indexes = [
         secrets.email_index(normalise_email(r.email))
         for r in SyntheticCity(SEED, RESIDENTS).residents()

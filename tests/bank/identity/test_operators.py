@@ -20,6 +20,8 @@ from bank.auth.guards import CurrentPrincipal, requires
 from bank.auth.models import ClientKind, ClientStatus
 from bank.auth.principals import PrincipalType
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import KeyStore
+from bank.crypto.providers import key_provider_from_settings
 from bank.identity.accounts import create_account
 from bank.identity.protect import AccountSecrets
 from bank.identity.totp import new_totp_secret, seal_totp_secret
@@ -74,7 +76,9 @@ async def console(engine: AsyncEngine) -> str:
 async def operator(engine: AsyncEngine, settings: Settings) -> tuple[str, str]:
     """An operator with the client_admin role; returns (email, TOTP secret)."""
     email, secret, account_id = new_email(), new_totp_secret(), uuid.uuid4()
-    account_secrets = AccountSecrets(LocalKeyring.from_settings(settings))
+    account_secrets = AccountSecrets(
+        LocalKeyring.from_settings(settings), KeyStore(key_provider_from_settings(settings))
+    )
 
     async def add(session: AsyncSession) -> None:
         await create_account(

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.cli import main as cli
 from bank.crypto.keyring import LocalKeyring
+from bank.crypto.keystore import KeyStore
+from bank.crypto.providers import key_provider_from_settings
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets
 from bank.identity.totp import verify_totp
@@ -54,7 +56,9 @@ async def test_add_creates_an_operator_whose_printed_totp_secret_works(
     assert result.exit_code == 0, result.output
     uri = result.stdout.strip().splitlines()[-1]
     assert uri.startswith("otpauth://totp/")
-    secrets = AccountSecrets(LocalKeyring.from_settings(settings))
+    secrets = AccountSecrets(
+        LocalKeyring.from_settings(settings), KeyStore(key_provider_from_settings(settings))
+    )
     account = await _operator(engine, secrets, email)
     assert account.kind == "operator"
     assert sorted(account.roles) == ["client_admin", "ethics_committee"]

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.identity.accounts import CODE_ATTEMPTS, CODES_PER_WINDOW
 from bank.identity.models import Account, OneTimeCode
-from bank.identity.outbox import unsent_mail
 from bank.identity.throttle import ADDRESS_LIMIT
 from tests.bank.identity.flows import (
     client_from,
     committed,
+    mails_to,
     new_address,
     new_email,
     post_form,
@@ -43,7 +43,7 @@ def from_address(committing_client: httpx.AsyncClient, committing_app: Litestar)
 
 async def _reset_codes(engine: AsyncEngine, app: Litestar, email: str) -> list[str]:
     """Every reset code mailed to `email`, oldest first (the test reads the mailbox)."""
-    mails = await committed(engine, lambda s: unsent_mail(s, app.state.account_secrets))
+    mails = await mails_to(engine, app, email)
     return [
         m.payload["code"] for m in mails if m.recipient == email and m.template == "reset_password"
     ]

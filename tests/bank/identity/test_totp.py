@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -11,6 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bank.crypto.keyring import KeyringError, LocalKeyring
+from bank.crypto.keystore import KeyStore
+from bank.crypto.local_provider import LocalKeyProvider
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets
 from bank.identity.totp import (
@@ -24,7 +28,11 @@ from bank.identity.totp import (
     verify_totp,
 )
 
-SECRETS = AccountSecrets(LocalKeyring(bytes(range(32))))
+# TOTP secrets are the keyring's; the key store is never used (it would make its KEK here).
+SECRETS = AccountSecrets(
+    LocalKeyring(bytes(range(32))),
+    KeyStore(LocalKeyProvider(Path(tempfile.gettempdir()) / "bank-totp-unused")),
+)
 EPOCH = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 

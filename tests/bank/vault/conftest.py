@@ -40,7 +40,7 @@ from bank.identity.protect import AccountSecrets
 from bank.settings import Settings
 from bank.vault.models import ErasureReceipt
 from tests.bank.auth.factories import CORPORATE_NUMBER, PMARK, new_key
-from tests.bank.identity.flows import PASSWORD, committed, new_email
+from tests.bank.identity.flows import PASSWORD, committed, keyring_sealed_email, new_email
 
 T = TypeVar("T")
 
@@ -166,18 +166,30 @@ class Residents:
             )
         return self._app_client_id
 
-    async def new(self) -> Resident:
+    async def new(self, *, signed_up: bool = False) -> Resident:
+        """A resident whose account was made before issue 12 (address under the master keyring,
+        no data key until the vault seals their first record), so that these tests decide
+        when and by which key store the first data key is made; `signed_up=True`: as sign-up
+        makes one today, the address sealed under a new data key of the app's key store."""
         client_id = await self.app_client_id()
         account_id, email, family_id = uuid.uuid4(), new_email(), new_token(16)
         now = datetime.now(UTC)
 
         async def work(session: AsyncSession) -> None:
+            if signed_up:
+                sealed = await self._secrets.seal_email(
+                    session, account_id, "resident", email, has_key=False
+                )
+                email_sealed, under = sealed.sealed, sealed.under.value
+            else:
+                email_sealed, under = keyring_sealed_email(self._secrets, account_id, email)
             session.add(
                 Account(
                     id=account_id,
                     kind="resident",
                     email_index=self._secrets.email_index(email),
-                    email_sealed=self._secrets.seal_email(account_id, email),
+                    email_sealed=email_sealed,
+                    email_sealed_under=under,
                     password_hash=_password_hash(),
                     email_verified_at=now,
                     status="active",

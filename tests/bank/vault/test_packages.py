@@ -247,9 +247,10 @@ async def test_the_demo_seed_runs_its_hook_for_every_resident(
     settings: Settings, connection: AsyncConnection, tmp_path: Path
 ) -> None:
     database = Database(sessions=savepoint_sessions(connection))  # rolled back with the test
+    keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
     summary = await seed_city(
-        database, AccountSecrets(LocalKeyring.from_settings(settings)),
-        KeyStore(LocalKeyProvider(tmp_path / "vault")), residents=2, days=1, seed=7,
+        database, AccountSecrets(LocalKeyring.from_settings(settings), keys),
+        keys, residents=2, days=1, seed=7,
         end=date(2026, 10, 31), zone=ZoneInfo("Asia/Tokyo"), sign_in_accounts=0,
         packages=WITH_NOTES,
     )  # fmt: skip
