@@ -164,8 +164,9 @@ def create_app(
         app.state.database = db
         keyring = LocalKeyring.from_settings(settings)
         app.state.signing_keys = SigningKeys(keyring, db.sessions)
-        app.state.account_secrets = AccountSecrets(keyring)
         app.state.keystore = keystore_from_settings(settings)
+        # Residents' addresses and mail are sealed under their data keys (issue 12).
+        app.state.account_secrets = AccountSecrets(keyring, app.state.keystore)
         app.state.jwks_fetcher = JwksFetcher()
         app.state.auth_cache = AuthCache()
         app.state.verified_tokens = VerifiedTokens()
