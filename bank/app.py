@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
 
 import bank
-from bank import auth, identity, vault
+from bank import auth, identity, mypage, vault
 from bank.audit import models as audit_models
 from bank.audit.cli import register_commands as register_audit_commands
 from bank.auth.cache import AuthCache, listening
@@ -66,7 +66,13 @@ KERNEL: Package[KeyStore] = Package(
 
 # Every package, lower layers first: routes, commands, jobs, models, erasure, export and the demo
 # seed are assembled from this list in this order. A new package is one more line here.
-PACKAGES: tuple[Package[KeyStore], ...] = (KERNEL, auth.PACKAGE, identity.PACKAGE, vault.PACKAGE)
+PACKAGES: tuple[Package[KeyStore], ...] = (
+    KERNEL,
+    auth.PACKAGE,
+    identity.PACKAGE,
+    vault.PACKAGE,
+    mypage.PACKAGE,
+)
 check_unique(PACKAGES)
 
 

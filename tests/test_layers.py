@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("auth and identity", frozenset({"bank.auth", "bank.identity"})),
     ("vault", frozenset({"bank.vault"})),
     ("domain packages", frozenset({"consent", "points", "anonymize"})),
+    ("resident pages", frozenset({"bank.mypage"})),
     ("composition root", frozenset({"bank.app", "bank.cli", "bank.demo", "bank.migrations"})),
 )
 

@@ -44,6 +44,7 @@ from bank.identity.throttle import Throttles
 HTML = "text/html; charset=utf-8"
 FORM = {"body_media_type": "application/x-www-form-urlencoded"}
 ACCOUNT_PATH = "/account"
+MYPAGE_PATH = "/mypage"  # the resident's own pages (bank.mypage): where /account sends a resident
 MAX_FIELD = 512
 IDENTITY_STATIC = Path(__file__).parent / "static"
 
@@ -55,13 +56,15 @@ _TEMPLATES = Environment(
 
 
 def safe_return_to(value: str | None) -> str:
-    """Only our own authorization endpoint or account page: never an open redirect."""
+    """Only our own authorization endpoint, account page or マイページ: never an open redirect."""
     if not value or len(value) > 4096:
         return ACCOUNT_PATH
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or value.startswith("//") or "\\" in value:
         return ACCOUNT_PATH
-    if parts.path == AUTHORIZE_PATH or parts.path == ACCOUNT_PATH:
+    if parts.path in {AUTHORIZE_PATH, ACCOUNT_PATH, MYPAGE_PATH}:
+        return value
+    if parts.path.startswith(f"{MYPAGE_PATH}/") and ".." not in parts.path.split("/"):
         return value
     return ACCOUNT_PATH
 
@@ -343,6 +346,8 @@ class IdentityPages(Controller):
         signed = await current_session(db_session, request.cookies.get(names.session))
         if signed is None:
             return Redirect(f"/signin?{urlencode({'return_to': ACCOUNT_PATH})}", status_code=303)
+        if signed.account.kind == "resident":
+            return Redirect(MYPAGE_PATH, status_code=303)
         return await self._render(
             request, state, db_session, "message.html", title="account_title",
             notice="signed_in_as", signed_in=True,

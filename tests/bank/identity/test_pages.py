@@ -61,8 +61,9 @@ async def test_sign_up_verify_and_sign_in(
     assert signed_in.status_code == 303
     assert "bank_session" in signed_in.cookies
     page = await committing_client.get("/account")
-    assert page.status_code == 200
-    assert "サインイン中です" in page.text
+    assert page.status_code == 303
+    assert page.headers["location"] == "/mypage"  # a resident's account page is マイページ
+    assert (await committing_client.get("/mypage")).status_code == 200
 
     # Signing in again issues a new session id and ends the old one (no session fixation).
     old = signed_in.cookies["bank_session"]
@@ -254,7 +255,15 @@ async def test_pages_carry_a_strict_policy(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example/x", "/signout", "javascript:alert(1)"],
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/signout",
+        "javascript:alert(1)",
+        "/mypagex",
+        "/mypage/../signout",
+        "https://evil.example/mypage",
+    ],
 )
 async def test_return_to_never_leaves_the_bank(client: httpx.AsyncClient, target: str) -> None:
     page = await client.get("/signin", params={"return_to": target})
