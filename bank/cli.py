@@ -130,31 +130,31 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
 
 
 def _seed_on_first_start(settings: Settings) -> None:
-    """A small synthetic city, once: a database that has residents is never seeded again."""
-    from bank.demo.seed import DEMO_APP_REDIRECTS, register_demo_app, residents_exist
+    """A small synthetic city, once: a database that has residents is never seeded again. At
+    every start the demo app is made sure of (with the redirects this environment serves) and
+    the demo's sign-ins are printed (`bank demo accounts` prints them again at any time)."""
+    from bank.demo.accounts import DEMO_SEED, DEMO_SIGN_INS, demo_app_redirects, ensure_demo_app
+    from bank.demo.cli import print_demo_accounts
+    from bank.demo.seed import residents_exist
 
     async def empty() -> bool:
         async with Database.opened(settings) as db:
             return not await residents_exist(db)
 
     residents, days = settings.demo_residents, settings.demo_days
-    if residents == 0 or not asyncio.run(empty()):
-        return
-    click.echo(f"seeding a synthetic city ({residents} residents, {days} days; not real people)")
-    summary = run_seed(settings, residents=residents, days=days, seed=2026)
-    click.echo(f"seeded {summary.residents} residents; demo sign-ins:")
-    for email, password in summary.sign_in:
-        click.echo(f"  {email}  {password}")
+    if residents > 0 and asyncio.run(empty()):
+        click.echo(
+            f"seeding a synthetic city ({residents} residents, {days} days; not real people)"
+        )
+        summary = run_seed(settings, PACKAGES, residents=residents, days=days, seed=DEMO_SEED)
+        click.echo(f"seeded {summary.residents} residents")
 
-    async def app_client() -> str:
+    async def app_client() -> None:
         async with Database.opened(settings) as db:
-            return await register_demo_app(db)
+            await ensure_demo_app(db, demo_app_redirects(settings))
 
-    client_id = asyncio.run(app_client())
-    click.echo(
-        f"demo residents' app: client_id {client_id}, redirect {DEMO_APP_REDIRECTS[0]} "
-        "(authorization code + PKCE S256 at /oauth/authorize)"
-    )
+    asyncio.run(app_client())
+    print_demo_accounts(settings, seed=DEMO_SEED, sign_ins=DEMO_SIGN_INS, as_json=False)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -386,7 +386,7 @@ def register_packages(group: click.Group, packages: tuple[Package[KeyStore], ...
 
 
 register_packages(main, PACKAGES)
-register_demo_commands(main, lambda: database(_load()))
+register_demo_commands(main, lambda: database(_load()), PACKAGES)
 register_erasure_commands(main, lambda: database(_load()), PACKAGES)
 
 

@@ -273,6 +273,37 @@ class ClientRegistry:
             await self._session.scalars(select(OAuthClient).order_by(OAuthClient.created_at))
         )
 
+    async def add_redirect_uris(
+        self, client_id: str, uris: tuple[str, ...], *, by: Attribution = UNATTRIBUTED
+    ) -> OAuthClient:
+        """Register more redirect URIs for a residents' app or console; the ones it has stay.
+        Each must be acceptable as at registration (InvalidRegistration). Audited when any is
+        new; a URI already registered changes nothing."""
+        client = await self.get(client_id, for_update=True)
+        if client.kind not in {ClientKind.RESIDENT_APP.value, ClientKind.OPERATOR_CONSOLE.value}:
+            raise InvalidRegistration("Only residents' apps and consoles have redirect URIs.")
+        new = [uri for uri in dict.fromkeys(uris) if uri not in client.redirect_uris]
+        if not new:
+            return client
+        for uri in new:
+            if not redirect_uri_is_acceptable(uri):
+                raise InvalidRegistration(
+                    "redirect URIs must be https, loopback http, or a private-use scheme "
+                    "(RFC 8252)."
+                )
+        client.redirect_uris = [*client.redirect_uris, *new]
+        await self._session.flush()
+        await AuditLog(self._session).append(
+            AUDIT_STREAM,
+            principal=by.principal,
+            action="client.redirects_added",
+            target=client_id,
+            reason=by.reason,
+            details=by.details(redirect_uris=new),
+        )
+        log.info("auth.client_redirects_added", client_id=client_id, added=len(new))
+        return client
+
     async def set_status(
         self,
         client_id: str,

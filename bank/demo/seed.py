@@ -29,8 +29,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.auth.clients import ClientRegistry, Registration
-from bank.auth.models import ClientKind, ClientStatus
 from bank.crypto.keystore import KeyStore
 from bank.db import Database
 from bank.demo.synth import ResidentWindow, SyntheticCity, SyntheticResident
@@ -54,25 +52,6 @@ class SeedSummary:
     residents: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)  # every hook's, summed
     sign_in: list[tuple[str, str]] = field(default_factory=list)  # (email, password)
-
-
-DEMO_APP_REDIRECTS = ("http://127.0.0.1:8080/callback", "jp.example.citybank.demo:/oauth/callback")
-
-
-async def register_demo_app(database: Database) -> str:
-    """An active residents' app client (PKCE, loopback and private-use redirects) for trying the
-    sign-in with the printed demo residents; its client_id is printed too."""
-    registration = Registration(
-        kind=ClientKind.RESIDENT_APP,
-        name="Demo residents' app",
-        scopes=("account", "records:read", "records:write"),
-        redirect_uris=DEMO_APP_REDIRECTS,
-    )
-    async with database.unit_of_work() as session:
-        registry = ClientRegistry(session)
-        client = await registry.register(registration)
-        await registry.set_status(client.client_id, ClientStatus.ACTIVE)
-        return client.client_id
 
 
 async def residents_exist(database: Database) -> bool:
