@@ -1,7 +1,10 @@
-"""`bank operators ...`: operator accounts (password + TOTP) for bank staff and the committee."""
+"""`bank operators ...`: operator accounts (password + TOTP) for bank staff and the committee;
+`bank accounts reseal-emails`: residents' addresses under their own data keys (identity.reseal).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bank.auth.cli import run_in_transaction
 from bank.crypto.keyring import LocalKeyring
 from bank.crypto.keystore import opened_keystore
+from bank.crypto.provider import KeyProviderError
+from bank.db import Database
 from bank.identity.accounts import create_account
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets, normalise_email
+from bank.identity.reseal import RESEAL_BATCH, EmailResealSummary, reseal_emails
 from bank.identity.totp import (
     ROLE_SCOPES,
     new_totp_secret,
@@ -45,6 +51,8 @@ async def account_secrets(settings: Settings) -> AsyncIterator[AccountSecrets]:
 
 
 def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> None:
+    _register_accounts_group(main, settings_for)
+
     @main.group(name="operators")
     def operators() -> None:
         """Operator accounts: bank staff and the data ethics committee."""
@@ -132,3 +140,40 @@ def register_commands(main: click.Group, settings_for: Callable[[], Any]) -> Non
         with settings_for() as settings:
             normalised = run_in_transaction(settings, work)
         click.echo(provisioning_uri(secret, normalised))
+
+
+def _register_accounts_group(main: click.Group, settings_for: Callable[[], Any]) -> None:
+    @main.group(name="accounts")
+    def accounts() -> None:
+        """Residents' and operators' accounts: maintenance."""
+
+    @accounts.command(name="reseal-emails")
+    @click.option(
+        "--batch-size",
+        default=RESEAL_BATCH,
+        show_default=True,
+        type=click.IntRange(1, 10_000),
+        help="Residents resealed per transaction.",
+    )
+    def reseal(batch_size: int) -> None:
+        """Seal residents' addresses and mail kept under the master key again under each
+        resident's own data key, online.
+
+        Run it once after upgrading to the release that seals them so (docs/vault.md, "E-mail
+        addresses"); run it again after a crash, or after restoring a backup made before it: it
+        resumes, and a run after a complete one reseals nothing. Prints a one-line JSON summary.
+        """
+
+        async def run(settings: Settings) -> EmailResealSummary:
+            async with (
+                Database.opened(settings, role="bank-cli") as database,
+                account_secrets(settings) as secrets,
+            ):
+                return await reseal_emails(database, secrets, batch_size=batch_size)
+
+        with settings_for() as settings:
+            try:
+                summary = asyncio.run(run(settings))
+            except KeyProviderError as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(summary.as_json())
