@@ -17,19 +17,18 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from openapi_ui_bundles import swagger_ui
 
 import bank
-from bank import auth, identity, mypage, vault
+from bank import auth, identity, mypage, vault, welcome
 from bank.audit import models as audit_models
 from bank.audit.cli import register_commands as register_audit_commands
 from bank.auth.cache import AuthCache, listening
 from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH
-from bank.auth.guards import SECURITY_SCHEME, provide_principal
+from bank.auth.guards import BEARER_SCHEME, SECURITY_SCHEME, provide_principal
 from bank.auth.jwks import JwksFetcher
 from bank.auth.keys import SigningKeys
 from bank.auth.passwords import configure_hashing
@@ -39,6 +38,7 @@ from bank.crypto.keyring import LocalKeyring
 from bank.crypto.keystore import KeyStore, keystore_from_settings
 from bank.db import Database
 from bank.db.migrate import heads
+from bank.demo.accounts import demo_app
 from bank.health import HealthController, ProblemTypesController
 from bank.http.context import make_before_send
 from bank.http.input_guard import GuardedRequest, input_guard_middleware
@@ -53,6 +53,7 @@ from bank.package import Package, check_unique, load_sections
 from bank.settings import Settings, as_libpq, load_settings
 from bank.vault.reapply import reapply_on_start
 from bank.vault.resources import WorkerResources
+from bank.welcome.docs import DEMO_CLIENT_STATE, SwaggerUI
 from bank.workers import WorkerHealth, supervise
 
 # The kernel's own contributions, under the namespace its jobs have always had (`bank:<task>`).
@@ -72,6 +73,7 @@ PACKAGES: tuple[Package[KeyStore], ...] = (
     identity.PACKAGE,
     vault.PACKAGE,
     mypage.PACKAGE,
+    welcome.PACKAGE,
 )
 check_unique(PACKAGES)
 
@@ -99,8 +101,9 @@ class _Metrics(PrometheusController):
     include_in_schema = False
 
 
-def _openapi_config() -> OpenAPIConfig:
-    swagger = SwaggerRenderPlugin(
+def _openapi_config(settings: Settings) -> OpenAPIConfig:
+    swagger = SwaggerUI(
+        public_url=settings.public_url,
         path="/",
         # Served by us, not a CDN: the docs work offline and under a strict CSP.
         js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
@@ -118,7 +121,18 @@ def _openapi_config() -> OpenAPIConfig:
         path="/docs",
         render_plugins=[swagger],
         use_handler_docstrings=False,
-        components=Components(security_schemes={SECURITY_SCHEME: _oauth2_scheme()}),
+        components=Components(
+            security_schemes={
+                SECURITY_SCHEME: _oauth2_scheme(),
+                BEARER_SCHEME: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="An access token obtained elsewhere (the README's walk-through), "
+                    "pasted as it is.",
+                ),
+            }
+        ),
     )
 
 
@@ -176,6 +190,11 @@ def create_app(
         app.state.jwks_fetcher = JwksFetcher()
         app.state.auth_cache = AuthCache()
         app.state.verified_tokens = VerifiedTokens()
+        if settings.environment == "development":
+            # Swagger UI's Authorize button fills in the demo app (bank.welcome.docs).
+            async with db.sessions() as session:
+                demo = await demo_app(session)
+            app.state[DEMO_CLIENT_STATE] = demo.client_id if demo is not None else None
         # Erased residents a restored database brought back are erased again before anything
         # is served (the gate holds requests; /health/ready says `reapplying` meanwhile).
         gate = app.state.startup_gate = StartupGate()
@@ -241,7 +260,7 @@ def create_app(
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins
         else None,
-        openapi_config=_openapi_config(),
+        openapi_config=_openapi_config(settings),
         request_max_body_size=settings.max_body_bytes,
         # Logging is ours (bank.logs); Litestar's default config would install a second format.
         logging_config=None,

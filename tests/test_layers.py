@@ -45,7 +45,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("vault", frozenset({"bank.vault"})),
     ("domain packages", frozenset({"consent", "points", "anonymize"})),
     ("resident pages", frozenset({"bank.mypage"})),
-    ("composition root", frozenset({"bank.app", "bank.cli", "bank.demo", "bank.migrations"})),
+    (
+        "composition root",
+        frozenset({"bank.app", "bank.cli", "bank.demo", "bank.migrations", "bank.welcome"}),
+    ),
 )
 
 

@@ -33,6 +33,8 @@ _PRINCIPAL_KEY = "bank.principal"
 # Handlers behind `requires(...)` declare `principal: CurrentPrincipal`.
 CurrentPrincipal: TypeAlias = NamedDependency[Principal]
 SECURITY_SCHEME = "oauth2"
+# The same tokens pasted by hand (Swagger UI's bearer field, a token from the README's curl).
+BEARER_SCHEME = "bearer"
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -170,8 +172,9 @@ def requires(principal_type: PrincipalType, *scopes: str) -> Guard:
 
 
 def security(*scopes: str) -> list[dict[str, list[str]]]:
-    """The OpenAPI security requirement matching `requires(..., *scopes)`."""
-    return [{SECURITY_SCHEME: sorted(scopes)}]
+    """The OpenAPI security requirement matching `requires(..., *scopes)`: an OAuth 2 token with
+    those scopes, obtained through the flows or pasted as a bearer token (either will do)."""
+    return [{SECURITY_SCHEME: sorted(scopes)}, {BEARER_SCHEME: []}]
 
 
 async def provide_principal(scope: Scope) -> Principal:

@@ -74,14 +74,23 @@ def test_serve_demo_starts_embedded_postgres_and_stops_it(tmp_path: Path) -> Non
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
         assert docs.status_code == 200
         assert "swagger-ui-bundle.js" in docs.text
+        # In development the landing page shows the demo's sign-ins and app, as printed.
+        landing = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert landing.status_code == 200
+        assert landing.text.count("@demo.city-bank.example") == 4
     finally:
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(timeout=60)
     assert exit_code == 0
     printed = output.read_text()
-    assert "seeded 4 residents; demo sign-ins:" in printed
+    assert "seeded 4 residents" in printed
     assert printed.count("@demo.city-bank.example") == 4  # the first five would get passwords
-    assert "demo residents' app: client_id resident-app-" in printed
+    client_id = re.search(r"client_id +(resident-app-\S+)", printed)
+    assert client_id is not None
+    assert client_id.group(1) in landing.text
+    # Its redirects in development: the bank's callback page and Swagger UI's redirect page.
+    assert "http://127.0.0.1:8000/dev/callback" in printed
+    assert "http://127.0.0.1:8000/docs/oauth2-redirect.html" in printed
     # The embedded server was stopped cleanly: PostgreSQL removes its pid file on shutdown.
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
 
