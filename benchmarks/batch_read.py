@@ -58,12 +58,11 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import msgspec
 
-from bank.crypto.keystore import KeyStore
+from bank.crypto.keystore import KeyStore, keystore_from_settings
 from bank.crypto.sealing import Binding, seal_many
 from bank.db import Database
 from bank.settings import Settings, load_settings
 from bank.vault.reader import BatchReader
-from bank.vault.resources import keystore_from_settings
 from bank.vault.steps import STEPS, StepPayload, StoredStepDay
 from benchmarks.support import (
     bench_settings,
