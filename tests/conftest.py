@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from bank.app import create_app
 from bank.db import Database, make_session_factory
 from bank.db.embedded import embedded_postgres
-from bank.db.migrate import upgrade, upgrade_keystore
+from bank.db.migrate import upgrade_all
 from bank.settings import Settings, as_asyncpg, load_settings
 
 # Browser and HSM tests: skipped (and counted in the run's last lines) or failed under CI.
@@ -67,8 +67,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(settings.async_database_url())
     async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
-        await connection.run_sync(upgrade_keystore)
+        await connection.run_sync(upgrade_all)
     yield engine
     await engine.dispose()
 

@@ -47,6 +47,13 @@ def upgrade_keystore(connection: Connection) -> None:
     command.upgrade(alembic_config(connection=connection, keystore=True), "head")
 
 
+def upgrade_all(connection: Connection) -> None:
+    """Both histories to their heads on one database, the key store beside the records: what
+    `bank db upgrade` does when the key store has no database of its own."""
+    upgrade(connection)
+    upgrade_keystore(connection)
+
+
 def downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(alembic_config(connection=connection), revision)
 

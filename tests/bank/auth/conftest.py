@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bank.auth.guards import CurrentPrincipal, requires
 from bank.auth.principals import PrincipalType
-from bank.db.migrate import upgrade
+from bank.db.migrate import upgrade_all
 from bank.settings import Settings
 from tests.bank.identity.flows import residents_erased_afterwards
 from tests.conftest import serve
@@ -55,7 +55,7 @@ async def fresh_database(settings: Settings, engine: AsyncEngine) -> AsyncIterat
     fresh = create_async_engine(make_url(settings.async_database_url()).set(database=name))
     try:
         async with fresh.begin() as connection:
-            await connection.run_sync(upgrade)
+            await connection.run_sync(upgrade_all)
         yield fresh
     finally:
         await fresh.dispose()

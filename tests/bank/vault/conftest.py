@@ -34,7 +34,7 @@ from bank.auth.principals import PrincipalType
 from bank.auth.tokens import mint_access_token
 from bank.crypto.keystore import DataKey
 from bank.crypto.tokens import new_token
-from bank.db.migrate import upgrade
+from bank.db.migrate import upgrade_all
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets
 from bank.settings import Settings
@@ -353,7 +353,7 @@ async def own_database(settings: Settings, engine: AsyncEngine) -> AsyncIterator
     own = create_async_engine(make_url(settings.async_database_url()).set(database=name))
     try:
         async with own.begin() as connection:
-            await connection.run_sync(upgrade)
+            await connection.run_sync(upgrade_all)
         yield own
     finally:
         await own.dispose()
