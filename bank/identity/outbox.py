@@ -1,10 +1,14 @@
 """Outgoing mail, written in the same transaction as the change it reports.
 
-A sender worker (a later issue wires SMTP) reads unsent rows, opens them and sends them; the
-tests read them the same way. Rows are sealed because they carry the address and one-time codes:
-a resident's mail under the resident's data key (kinds `mail-recipient` and `mail-payload`,
-natural key the mail's id, revision 1), so that their erasure reaches every copy of it as it
-does their address; mail to an operator, or naming no account, under the master keyring.
+Each mail gets a job in the same transaction (`identity:send_mail`, bank.identity.jobs): the
+worker opens the mail, hands it to the SMTP server (bank.identity.mailer) and marks it sent, or,
+with no SMTP server configured in development, leaves it here for the development mail sink
+(`/dev/mail`, `bank mail list`). The tests read unsent mail the same way.
+
+Rows are sealed because they carry the address and one-time codes: a resident's mail under the
+resident's data key (kinds `mail-recipient` and `mail-payload`, natural key the mail's id,
+revision 1), so that their erasure reaches every copy of it as it does their address; mail to
+an operator, or naming no account, under the master keyring.
 
 Erasing a resident deletes their unsent mail (the foreign key cascades). A row that does not
 open all the same (a restored copy whose resident's key is gone, a key provider that does not
@@ -19,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.crypto.keyring import KeyringError
@@ -33,8 +37,10 @@ from bank.crypto.sealing import (
     open_sealed,
     seal,
 )
+from bank.identity.jobs import send_mail_job
 from bank.identity.models import Account, OutboxEmail
 from bank.identity.protect import AccountSecrets, SealedUnder
+from bank.jobs import enqueue
 from bank.logs import get_logger
 
 log = get_logger("bank.identity")
@@ -121,18 +127,57 @@ async def enqueue_mail(
         )
     )
     await session.flush()
+    # Sent (or kept for the sink) by the worker once this transaction commits; the job's
+    # arguments are the mail's id alone.
+    await enqueue(session, send_mail_job, mail_id=str(mail_id))
     return mail_id
 
 
 async def unsent_mail(
-    session: AsyncSession, secrets: AccountSecrets, *, account_id: uuid.UUID | None = None
+    session: AsyncSession,
+    secrets: AccountSecrets,
+    *,
+    account_id: uuid.UUID | None = None,
+    newest: int | None = None,
 ) -> list[Mail]:
-    """Every unsent mail that opens (of one account if given), oldest first; the rest are left
-    out and logged (`identity.mail_unreadable`: the mail's id and why, nothing else)."""
+    """Every unsent mail that opens (of one account if given; only the `newest` if given),
+    oldest first; the rest are left out and logged (`identity.mail_unreadable`: the mail's id
+    and why, nothing else)."""
     query = select(OutboxEmail).where(OutboxEmail.sent_at.is_(None))
     if account_id is not None:
         query = query.where(OutboxEmail.account_id == account_id)
-    rows = list(await session.scalars(query.order_by(OutboxEmail.created_at)))
+    if newest is not None:
+        query = query.order_by(OutboxEmail.created_at.desc()).limit(newest)
+    rows = sorted(await session.scalars(query), key=lambda row: row.created_at)
+    return await _opened_mail(session, secrets, rows)
+
+
+async def mail_to_send(
+    session: AsyncSession, secrets: AccountSecrets, mail_id: uuid.UUID
+) -> Mail | None:
+    """The mail, opened and locked until the transaction ends, if it is still unsent and no
+    other worker holds it; None otherwise (sent, erased with its account, being sent, or it
+    does not open: logged as by `unsent_mail`)."""
+    row = await session.scalar(
+        select(OutboxEmail)
+        .where(OutboxEmail.id == mail_id, OutboxEmail.sent_at.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+    if row is None:
+        return None
+    opened = await _opened_mail(session, secrets, [row])
+    return opened[0] if opened else None
+
+
+async def mark_sent(session: AsyncSession, mail_id: uuid.UUID) -> None:
+    await session.execute(
+        update(OutboxEmail).where(OutboxEmail.id == mail_id).values(sent_at=func.now())
+    )
+
+
+async def _opened_mail(
+    session: AsyncSession, secrets: AccountSecrets, rows: Sequence[OutboxEmail]
+) -> list[Mail]:
     keys = await _residents_keys(session, secrets, rows)
     mails: list[Mail] = []
     for row in rows:

@@ -122,6 +122,37 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This page receives authorization codes.",
     },
     "back_home": {"ja": "トップページへ", "en": "Home"},
+    # the development mail sink
+    "link_mail": {"ja": "開発用のメール受信箱", "en": "Development mail sink"},
+    "link_mail_hint": {
+        "ja": "新規登録やパスワード再設定の確認コードはここに届きます",
+        "en": "Sign-up and password reset codes arrive here",
+    },
+    "mail_title": {"ja": "開発用のメール受信箱", "en": "Development mail sink"},
+    "mail_lead": {
+        "ja": (
+            "開発環境では SMTP サーバーを設定しないかぎりメールを送らず、ここに表示します"
+            "(新しい順、最大20通)。コマンドでは bank mail list で見られます。"
+        ),
+        "en": (
+            "In development, with no SMTP server set, the bank sends no mail and shows it here "
+            "instead (newest first, 20 at most); bank mail list prints the same."
+        ),
+    },
+    "mail_smtp": {
+        "ja": "SMTP サーバーが設定されているため、送信済みのメールはここに表示されません。",
+        "en": "An SMTP server is set: mail it has sent is not shown here.",
+    },
+    "mail_none": {"ja": "メールはまだありません。", "en": "No mail yet."},
+    "mail_to": {"ja": "宛先", "en": "To"},
+    "mail_code": {"ja": "コード", "en": "Code"},
+    "mail_language": {"ja": "言語", "en": "Language"},
+    "mail_verify_email": {"ja": "メールアドレスの確認コード", "en": "Confirmation code"},
+    "mail_reset_password": {"ja": "パスワード再設定コード", "en": "Password reset code"},
+    "mail_account_exists": {
+        "ja": "登録済みアドレスへのお知らせ",
+        "en": "Notice: the address has an account",
+    },
 }
 
 

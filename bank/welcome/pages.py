@@ -1,4 +1,5 @@
-"""The landing page (`/`) and, in development, the page the demo app's code lands on.
+"""The landing page (`/`) and, in development, the page the demo app's code lands on and the
+mail sink (the outbox's unsent mail, opened through the outbox's own functions).
 
 Both render in the sign-in pages' layout and under their standard: Jinja2 with autoescaping,
 their stylesheet, the same CSP (no script at all, styles from our origin), Japanese and English
@@ -16,6 +17,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from litestar import Controller, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
+from litestar.enums import MediaType
 from litestar.exceptions import NotFoundException
 from litestar.handlers import BaseRouteHandler
 
@@ -23,13 +25,17 @@ from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH
 from bank.demo.accounts import DEV_CALLBACK_PATH, demo_accounts
 from bank.http.transaction import DbSession
 from bank.identity.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language
-from bank.identity.pages import HTML, IDENTITY_STATIC, content_security_policy
+from bank.identity.outbox import unsent_mail
+from bank.identity.pages import IDENTITY_STATIC, content_security_policy
+from bank.identity.settings import IdentitySettings
 from bank.welcome.i18n import translator
 from bank.welcome.repository import clients_redirecting_to
 
 WELCOME_STATIC = Path(__file__).parent / "static"
 STATIC_PATH = "/static/welcome"
 MAX_SHOWN = 512  # longest query value a page repeats back
+MAIL_SHOWN = 20  # the mail sink shows the newest mail only
+DEV_MAIL_PATH = "/dev/mail"
 
 _TEMPLATES = Environment(
     # The sign-in pages' base.html is the layout (one look, one standard).
@@ -81,7 +87,7 @@ def _render(
         )  # fmt: skip
     return Response(
         html,
-        media_type=HTML,
+        media_type=MediaType.HTML,  # Litestar adds the charset (utf-8)
         cookies=cookies,
         headers={
             "Content-Security-Policy": content_security_policy([]),
@@ -130,3 +136,15 @@ class WelcomePages(Controller):
             client_id=clients[0] if len(clients) == 1 else "<client_id>",
             api_url=f"{base}/v1/me/steps/summary?month={month}",
         )  # fmt: skip
+
+    @get(DEV_MAIL_PATH, guards=[development_only])
+    async def mail(
+        self, request: Request[Any, Any, Any], state: State, db_session: DbSession
+    ) -> Response[str]:
+        """The development mail sink: the mail the bank would have sent, newest first."""
+        mails = await unsent_mail(db_session, state.account_secrets, newest=MAIL_SHOWN)
+        section = state.sections.get("identity")
+        smtp = isinstance(section, IdentitySettings) and section.smtp_host is not None
+        return _render(
+            request, state, "dev_mail.html", title="mail_title", mails=mails[::-1], smtp=smtp
+        )

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from litestar import Litestar
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.crypto.keystore import KeyStore
@@ -137,6 +137,14 @@ async def residents_erased_afterwards(engine: AsyncEngine, app: Litestar) -> Asy
         for resident in made:
             await keys.destroy(session, resident)
         await session.execute(delete(Account).where(Account.id.in_(made)))
+        # Their mail went with them (the outbox cascades); its delivery jobs go too.
+        await session.execute(
+            text(
+                "DELETE FROM procrastinate_jobs WHERE task_name = 'identity:send_mail' "
+                "AND status = 'todo' AND NOT EXISTS (SELECT 1 FROM email_outbox "
+                "WHERE email_outbox.id::text = procrastinate_jobs.args->>'mail_id')"
+            )
+        )
 
     try:
         yield

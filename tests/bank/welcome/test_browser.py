@@ -19,6 +19,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
+from tests.bank.identity.flows import PASSWORD
 from tests.bank.welcome.conftest import DevBank
 from tests.system_deps import require_chromium
 
@@ -178,3 +179,36 @@ async def test_swagger_ui_obtains_a_token_with_the_demo_app(
     assert answer.status == 200
     assert answer.request.headers["authorization"] == f"Bearer {token}"
     await pasted.close()
+
+
+async def test_sign_up_is_finished_with_the_code_from_the_mail_sink(
+    dev_bank: DevBank, chromium: Browser
+) -> None:
+    """A new developer's sign-up on a laptop: no mail is sent, the code is read at /dev/mail."""
+    context = await chromium.new_context(viewport=PHONE, locale="ja-JP")
+    page = await context.new_page()
+    address = f"newcomer-{secrets.token_hex(6)}@example.jp"
+    await page.goto(f"{dev_bank.url}/")
+    await page.get_by_role("link", name="新規登録").click()
+    await page.get_by_label("メールアドレス").fill(address)
+    await page.get_by_label("パスワード").fill(PASSWORD)
+    await page.get_by_role("button", name="登録して確認コードを受け取る").click()
+    await expect(page.locator("h1")).to_have_text("メールアドレスの確認")
+
+    sink = await context.new_page()
+    await sink.goto(f"{dev_bank.url}/")
+    await sink.get_by_role("link", name="開発用のメール受信箱").click()
+    await expect(sink.locator("h1")).to_have_text("開発用のメール受信箱")
+    mail = sink.locator("ul.mails li").filter(has_text=address)
+    await expect(mail).to_have_count(1)
+    await expect(mail.locator("h2")).to_have_text("メールアドレスの確認コード")
+    code = await mail.locator("code.code").inner_text()
+    assert len(code) == 6
+    await check_both_languages(sink)
+    await expect(sink.locator("h1")).to_have_text("Development mail sink")
+
+    await page.get_by_label("確認コード").fill(code)
+    await page.get_by_role("button", name="確認する").click()
+    await page.wait_for_url(f"{dev_bank.url}/mypage")
+    await expect(page.locator("main")).to_contain_text(address)
+    await context.close()
