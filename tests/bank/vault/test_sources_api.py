@@ -340,7 +340,12 @@ async def test_logs_carry_no_card_or_member_numbers_or_values(
     noise = {"timestamp", "request_id", "duration_ms"}  # random digits: not what we look for
     logged = "\n".join(
         json.dumps({k: v for k, v in e.items() if k not in noise}) for e in events
-    ) + "\n".join(str(r.msg) for r in caplog.records)
+    ) + "\n".join(
+        json.dumps({k: v for k, v in r.msg.items() if k not in noise}, default=str)
+        if isinstance(r.msg, dict)
+        else str(r.msg)
+        for r in caplog.records
+    )
     for secret in (card, unlinked, member, "187.3", "1000"):
         assert secret not in logged
 

@@ -36,8 +36,8 @@ from bank.crypto.sealing import Binding, open_sealed
 from bank.identity.models import Account, OutboxEmail
 from bank.identity.outbox import enqueue_mail
 from bank.settings import Settings
-from bank.vault.paging import CURSOR_PATTERN
 from bank.vault.models import ErasureReceipt, StepDay, StepDayRevision
+from bank.vault.paging import CURSOR_PATTERN
 from bank.vault.rules.steps import MAX_STEPS_PER_DAY, PLATFORMS
 from bank.vault.steps import MAX_BATCH
 from tests.bank.test_problems import assert_problem
@@ -1083,7 +1083,12 @@ async def test_logs_carry_no_step_values_devices_passwords_or_keys(
     noise = {"timestamp", "request_id", "duration_ms"}
     logged = "\n".join(
         json.dumps({k: v for k, v in e.items() if k not in noise}) for e in events
-    ) + "\n".join(str(r.msg) for r in caplog.records)
+    ) + "\n".join(
+        json.dumps({k: v for k, v in r.msg.items() if k not in noise}, default=str)
+        if isinstance(r.msg, dict)
+        else str(r.msg)
+        for r in caplog.records
+    )
     secrets_ = [
         str(marker),
         str(replaced_marker),
