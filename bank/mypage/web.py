@@ -122,6 +122,10 @@ async def provide_page(
     """The page of a signed-in resident; SignInNeeded otherwise."""
     names = CookieNames.for_url(state.settings.public_url)
     path = request.url.path
+    if request.method == "POST":
+        # The form is read (and refused if hostile: NUL, too large) before anything is decided,
+        # as on every form route, whether or not a session comes with it.
+        await request.form()
     signed = await current_session(db_session, request.cookies.get(names.session))
     if signed is None or signed.account.kind != "resident":
         # Only a page's own path comes back (never its query: nothing of the request is echoed).
