@@ -127,8 +127,7 @@ def smtp(certificate: tuple[Path, Path]) -> Iterator[tuple[Inbox, IdentitySettin
     inbox = Inbox()
     port = _free_port()
     controller = Controller(
-        inbox, hostname="127.0.0.1", port=port,
-        server_kwargs={"tls_context": tls, "require_starttls": True},
+        inbox, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True
     )  # fmt: skip
     controller.start()
     try:
