@@ -30,6 +30,7 @@ from bank.auth.passwords import (
 )
 from bank.crypto.keystore import ResidentGone
 from bank.errors import DomainError, ProblemType
+from bank.identity.browser import end_other_sessions
 from bank.identity.models import Account, OneTimeCode
 from bank.identity.outbox import enqueue_mail
 from bank.identity.protect import (
@@ -311,9 +312,14 @@ class Accounts:
         *,
         client_address: str,
         keep_session: str | None = None,
+        keep_browser: str | None = None,
     ) -> None:
+        """`keep_session`: the app session (token family) asking, `keep_browser`: the signed-in
+        browser asking (its session hash); every other session and browser ends."""
         await self.confirm_password(account, current, client_address)
-        await self._set_password(account, new, keep_session=keep_session)
+        await self._set_password(
+            account, new, keep_session=keep_session, keep_browser=keep_browser
+        )
         log.info("identity.password_changed", account_id=str(account.id))
 
     async def request_password_reset(self, email: str, client_address: str) -> None:
@@ -356,6 +362,7 @@ class Accounts:
         *,
         email: str | None = None,
         keep_session: str | None = None,
+        keep_browser: str | None = None,
     ) -> None:
         """`email`: the account's normalised address if the caller has it (else it is opened:
         ResidentGone if it does not open, which only an erased resident's does)."""
@@ -367,10 +374,11 @@ class Accounts:
         check_new_password(new, email=email)
         account.password_hash = await hash_password_async(new)
         account.password_changed_at = self._clock.now()
-        # Every other session signed in with the old password ends.
+        # Every other session signed in with the old password ends: apps' and browsers'.
         await revoke_families(
             self._session, account.id, reason="password_changed", keep=keep_session
         )
+        await end_other_sessions(self._session, account.id, keep_hash=keep_browser)
 
     # -- one-time codes ----------------------------------------------------------------------
 

@@ -268,6 +268,7 @@ class AccountPages(Controller):
                 fields.get("current_password", ""),
                 fields.get("new_password", ""),
                 client_address=client_address(request),
+                keep_browser=page.signed.session_hash,
             )
         except SignInFailed:
             return render(page, "account.html", title="settings_title", status=401,
@@ -275,8 +276,6 @@ class AccountPages(Controller):
         except WeakPassword:
             return render(page, "account.html", title="settings_title", status=422,
                           error="weak_password", failed="new_password")  # fmt: skip
-        # The app sessions ended with the old password (Accounts); so do the other browsers.
-        await end_other_sessions(db_session, account.id, keep_hash=page.signed.session_hash)
         return see_other(ACCOUNT_PAGE, "password_changed")
 
     @post("/account/sign-out-everywhere", opt=FORM, status_code=200)

@@ -268,3 +268,29 @@ async def test_pages_carry_a_strict_policy(client: httpx.AsyncClient) -> None:
 async def test_return_to_never_leaves_the_bank(client: httpx.AsyncClient, target: str) -> None:
     page = await client.get("/signin", params={"return_to": target})
     assert 'name="return_to" value="/account"' in page.text
+
+
+async def test_a_password_reset_ends_every_signed_in_browser(
+    committing_client: httpx.AsyncClient, committing_app: Litestar, engine: AsyncEngine
+) -> None:
+    # Whoever knew the old password and signed in with it must not stay signed in.
+    email = new_email()
+    await sign_up_and_verify(committing_client, engine, committing_app, email)
+    committing_client.cookies.clear()
+    assert (await _sign_in(committing_client, email)).status_code == 303
+    old_browser = committing_client.cookies["bank_session"]
+    assert (await committing_client.get("/account")).headers["location"].startswith("/mypage")
+
+    committing_client.cookies.clear()
+    sent = await post_form(committing_client, "/reset", {"email": email}, page="/reset")
+    assert sent.status_code == 200
+    code = (await mail_to(engine, committing_app, email, "reset_password")).payload["code"]
+    reset = {"email": email, "code": code, "password": "a brand new passphrase 2026"}
+    done = await post_form(committing_client, "/reset/confirm", reset, page="/reset")
+    assert done.status_code == 200, done.text
+
+    committing_client.cookies.clear()
+    committing_client.cookies.set("bank_session", old_browser)
+    ended = await committing_client.get("/account")
+    assert ended.status_code == 303
+    assert ended.headers["location"].startswith("/signin")
