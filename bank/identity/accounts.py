@@ -317,9 +317,7 @@ class Accounts:
         """`keep_session`: the app session (token family) asking, `keep_browser`: the signed-in
         browser asking (its session hash); every other session and browser ends."""
         await self.confirm_password(account, current, client_address)
-        await self._set_password(
-            account, new, keep_session=keep_session, keep_browser=keep_browser
-        )
+        await self._set_password(account, new, keep_session=keep_session, keep_browser=keep_browser)
         log.info("identity.password_changed", account_id=str(account.id))
 
     async def request_password_reset(self, email: str, client_address: str) -> None:
