@@ -66,6 +66,12 @@ class SignInFailed(DomainError):
             "The email address or password is wrong, or sign-in is paused for this account "
             "or network after repeated failures. Try again later or reset the password."
         ),
+        title_ja="サインインできませんでした",
+        description_ja=(
+            "メールアドレスまたはパスワードが正しくないか、失敗が続いたためこのアカウントまたは"
+            "ネットワークからのサインインを一時停止しています。時間をおくか、パスワードを"
+            "再設定してください。"
+        ),
     )
 
 
@@ -75,6 +81,8 @@ class EmailNotVerified(DomainError):
         status=403,
         title="Email address not verified",
         description="Enter the code we mailed to the address before signing in.",
+        title_ja="メールアドレスの確認が済んでいません",
+        description_ja="サインインの前に、そのアドレスに送った確認コードを入力してください。",
     )
 
 
@@ -84,6 +92,9 @@ class InvalidCode(DomainError):
         status=400,
         title="Invalid or expired code",
         description="The code is wrong, used, expired or tried too often; ask for a new one.",
+        title_ja="コードが無効か期限切れです",
+        description_ja="コードが違うか、使用済みか、期限切れか、試行回数を超えました。"
+        "新しいコードを依頼してください。",
     )
 
 
@@ -93,6 +104,8 @@ class AccountExists(DomainError):
         status=409,
         title="Account exists",
         description="An account with that email address exists.",
+        title_ja="アカウントがあります",
+        description_ja="そのメールアドレスのアカウントがすでにあります。",
     )
 
 

@@ -39,6 +39,8 @@ class InvalidEmail(DomainError):
         status=422,
         title="Invalid email address",
         description="The email address is not one the bank can send mail to.",
+        title_ja="メールアドレスが正しくありません",
+        description_ja="情報銀行からメールを送れるメールアドレスではありません。",
     )
 
 
