@@ -43,6 +43,7 @@ from bank.health import HealthController, ProblemTypesController
 from bank.http.context import make_before_send
 from bank.http.input_guard import GuardedRequest, input_guard_middleware
 from bank.http.media import media_type_middleware
+from bank.http.openapi import OperationDocs
 from bank.http.problems import exception_handlers
 from bank.http.startup_gate import StartupGate, startup_gate_middleware
 from bank.http.transaction import provide_db_session, transaction_middleware
@@ -261,6 +262,7 @@ def create_app(
         if settings.cors_origins
         else None,
         openapi_config=_openapi_config(settings),
+        plugins=[OperationDocs()],
         request_max_body_size=settings.max_body_bytes,
         # Logging is ours (bank.logs); Litestar's default config would install a second format.
         logging_config=None,

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath
+from litestar.openapi.spec import Example
+from litestar.params import PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from bank.db import Database
 from bank.db.migrate import current_revisions
-from bank.errors import PROBLEM_TYPES
-from bank.http.problems import problem_responses
+from bank.errors import PROBLEM_TYPES, ProblemType
+from bank.http.openapi import example
+from bank.http.problem_pages import (
+    CONTENT_SECURITY_POLICY,
+    HTML,
+    PageLanguage,
+    catalogue_page,
+    page_language,
+    problem_page,
+)
+from bank.http.problems import problem_responses, problem_type_uri
 from bank.logs import get_logger
 
 if TYPE_CHECKING:
@@ -47,10 +57,15 @@ class Readiness(msgspec.Struct, frozen=True):
 
 
 class ProblemTypeRead(msgspec.Struct, frozen=True):
-    code: str
-    status: int
-    title: str
-    description: str
+    code: Annotated[str, msgspec.Meta(description="Stable; the last part of `type`.")]
+    status: Annotated[int, msgspec.Meta(ge=400, le=599)]
+    title: Annotated[str, msgspec.Meta(description="In English.")]
+    description: Annotated[
+        str, msgspec.Meta(description="What it means and what to do, in English.")
+    ]
+    title_ja: Annotated[str, msgspec.Meta(description="In Japanese.")]
+    description_ja: Annotated[str, msgspec.Meta(description="The same, in Japanese.")]
+    type: Annotated[str, msgspec.Meta(description="`/problems/<code>`, as problems carry it.")]
 
 
 class HealthController(Controller):
@@ -121,28 +136,120 @@ def _not_ready(body: Readiness) -> Response[Readiness]:
     return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE)
 
 
+_NEGOTIATED = (
+    "Answers JSON, or the page for a person when the request prefers `text/html` (a "
+    "browser following a problem's `type`): Japanese or English by `?lang=` or Accept-Language."
+)
+
+
 class ProblemTypesController(Controller):
-    """Problem `type` URIs are relative (`/problems/<code>`); this makes them resolvable."""
+    """Problem `type` URIs are relative (`/problems/<code>`); this makes them resolvable, by a
+    program (JSON) and by a person (a page in Japanese or English)."""
 
     path = "/problems"
     tags = ("operations",)
 
-    @get("/", operation_id="ListProblemTypes", summary="Every error code the API can return")
-    async def list_types(self) -> list[ProblemTypeRead]:
-        return [_read(code) for code in sorted(PROBLEM_TYPES)]
+    @get(
+        "/",
+        operation_id="ListProblemTypes",
+        summary="Every error code the API can return",
+        description=_NEGOTIATED,
+        responses={
+            200: ResponseSpec(
+                data_container=list[ProblemTypeRead],
+                description="Every problem type, by code",
+                generate_examples=False,
+            )
+        },
+        opt={"extra_content": {"text/html": "The catalogue as a page."}},
+    )
+    async def list_types(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        problems = [PROBLEM_TYPES[code] for code in sorted(PROBLEM_TYPES)]
+        if _wants_page(request):
+            return _page(catalogue_page(problems, _page_language(request)))
+        return Response([_read(problem) for problem in problems])
 
     @get(
         "/{code:str}",
         operation_id="GetProblemType",
         summary="What one error code means",
-        responses=problem_responses(404),
+        description=_NEGOTIATED,
+        responses={
+            200: ResponseSpec(
+                data_container=ProblemTypeRead,
+                description="The problem type",
+                generate_examples=False,
+            ),
+            **problem_responses(404),
+        },
+        opt={"extra_content": {"text/html": "The problem type as a page."}},
     )
-    async def get_type(self, code: FromPath[str]) -> ProblemTypeRead:
-        if code not in PROBLEM_TYPES:
+    async def get_type(
+        self,
+        request: Request[Any, Any, Any],
+        code: Annotated[
+            str,
+            PathParameter(
+                max_length=64,
+                description="A problem code, as in a problem's `code`.",
+                examples=[Example(summary="A missing checkup", value="no-checkup")],
+            ),
+        ],
+    ) -> Response[Any]:
+        problem = PROBLEM_TYPES.get(code)
+        if problem is None:
             raise NotFoundException()
-        return _read(code)
+        if _wants_page(request):
+            return _page(problem_page(problem, _page_language(request)))
+        return Response(_read(problem))
 
 
-def _read(code: str) -> ProblemTypeRead:
-    problem = PROBLEM_TYPES[code]
-    return ProblemTypeRead(problem.code, problem.status, problem.title, problem.description)
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    return request.accept.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _page_language(request: Request[Any, Any, Any]) -> PageLanguage:
+    return page_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def _page(html: str) -> Response[Any]:
+    return Response(
+        html,
+        media_type=HTML,
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Vary": "Accept"},
+    )
+
+
+def _read(problem: ProblemType) -> ProblemTypeRead:
+    return ProblemTypeRead(
+        code=problem.code,
+        status=problem.status,
+        title=problem.title,
+        description=problem.description,
+        title_ja=problem.title_ja,
+        description_ja=problem.description_ja,
+        type=problem_type_uri(problem.code),
+    )
+
+
+example(
+    ProblemTypeRead,
+    "no-checkup",
+    "A problem type",
+    ProblemTypeRead(
+        code="no-checkup",
+        status=404,
+        title="No checkup yet",
+        description="No clinic or insurer has sent a checkup result for a membership you linked.",
+        title_ja="健診結果はまだありません",
+        description_ja="登録した保険証について、医療機関や保険者から健診結果がまだ届いていません。",
+        type="/problems/no-checkup",
+    ),
+)
+example(Liveness, "ok", "The process is up", Liveness(status="ok"))
+example(
+    Readiness,
+    "ready",
+    "Ready",
+    Readiness("ok", "ok", "head", "external", erasures="reapplied", keystore="ok"),
+)

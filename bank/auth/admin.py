@@ -6,7 +6,7 @@ lives in `bank.auth.clients`; this module only translates HTTP to registry calls
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -16,10 +16,21 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.audit import Principal as AuditPrincipal
-from bank.auth.clients import Attribution, Certification, ClientRegistry, Registration
+from bank.audit.errors import InvalidAuditEntry
+from bank.auth.clients import (
+    Attribution,
+    Certification,
+    ClientNotFound,
+    ClientRegistry,
+    InvalidRegistration,
+    OwnConsoleSuspension,
+    Registration,
+    StatusChangeRefused,
+)
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.models import ClientKind, ClientStatus, OAuthClient
-from bank.auth.principals import Principal, PrincipalType
+from bank.auth.principals import Principal, PrincipalType, all_scopes
+from bank.http.openapi import example
 from bank.http.problems import problem_responses
 from bank.http.transaction import DbSession
 from bank.logs import get_logger
@@ -31,7 +42,10 @@ _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 _Uri = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-_Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_Scope = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=64, extra_json_schema={"extra": {"enum": all_scopes()}}),
+]
 _REASON = "Free text kept in the audit log (stream `clients`) with the operator; never logged."
 
 
@@ -49,7 +63,15 @@ class ClientCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         msgspec.Meta(min_length=1, max_length=20, description="Scopes the client may request."),
     ]
     corporate_number: (
-        Annotated[str, msgspec.Meta(description="13-digit 法人番号; required for partners.")] | None
+        Annotated[
+            str,
+            msgspec.Meta(
+                description="法人番号, 13 digits, the first a check digit over the other twelve "
+                "(the National Tax Agency's rule); required for partners and data sources.",
+                extra_json_schema={"extra": {"pattern": r"^[1-9][0-9]{12}$"}},
+            ),
+        ]
+        | None
     ) = None
     contact_email: (
         Annotated[
@@ -197,7 +219,6 @@ class ClientAdminController(Controller):
         "/",
         operation_id="ListClients",
         summary="Every registered client, newest first",
-        responses=problem_responses(401, 403),
     )
     async def list_clients(
         self,
@@ -224,7 +245,7 @@ class ClientAdminController(Controller):
         operation_id="RegisterClient",
         summary="Register a client; it stays pending until an operator activates it",
         status_code=201,
-        responses=problem_responses(401, 403),
+        responses=problem_responses(InvalidRegistration, InvalidAuditEntry),
     )
     async def register(
         self,
@@ -248,7 +269,7 @@ class ClientAdminController(Controller):
         "/{client_id:str}",
         operation_id="GetClient",
         summary="One client",
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(ClientNotFound),
     )
     async def get_client(
         self, client_id: FromPath[str], db_session: DbSession, state: State
@@ -263,7 +284,9 @@ class ClientAdminController(Controller):
         "(409 `client-is-callers-console`): that would sign every operator out. Use another "
         "console client, or `bank clients suspend` on the server as a break-glass.",
         status_code=200,
-        responses=problem_responses(401, 403, 404, 409),
+        responses=problem_responses(
+            ClientNotFound, StatusChangeRefused, OwnConsoleSuspension, InvalidAuditEntry
+        ),
     )
     async def change_status(
         self,
@@ -290,3 +313,59 @@ class ClientAdminController(Controller):
             operator=principal.subject,
         )
         return _read(client)
+
+
+# --- examples for the OpenAPI document (sent as they are by tests/bank/test_openapi_examples.py)
+
+_EXAMPLE_JWK = {
+    "kty": "EC",
+    "crv": "P-256",
+    "x": "IcksJMXVpBhSPH3TurGHu451U7kh2F4YpmtyCJ90pUg",
+    "y": "SnW5Xtw8Gzak0OUNvJfzuGKnq0n6GM9iZSrK59TXrg4",
+    "kid": "wellness-2026-11",
+}
+_PMARK = ClientCertification(name="Pマーク", number="17000123", expires_on=date(2029, 3, 31))
+example(
+    ClientCreate,
+    "partner",
+    "A partner, vetted (a current Pマーク), with its public key",
+    ClientCreate(
+        kind=ClientKind.PARTNER,
+        name="Sapporo Wellness KK",
+        scopes=["partner:data"],
+        corporate_number="7000012050002",
+        contact_email="privacy-desk@wellness.example.jp",
+        certifications=[_PMARK],
+        jwks={"keys": [_EXAMPLE_JWK]},
+        reason="Application 2026-117 received by the data trust desk.",
+    ),
+)
+example(
+    ClientStatusChange,
+    "activate",
+    "Activate after vetting",
+    ClientStatusChange(
+        status=ClientStatus.ACTIVE, reason="Vetted: Pマーク checked, contract signed 2026-11-20."
+    ),
+)
+_CREATED = datetime(2026, 11, 20, 2, 14, 5, tzinfo=UTC)
+example(
+    ClientRead,
+    "partner",
+    "A partner",
+    ClientRead(
+        client_id="partner-Sapporo-Wellness-4F7hD",
+        kind=ClientKind.PARTNER,
+        name="Sapporo Wellness KK",
+        corporate_number="7000012050002",
+        contact_email="privacy-desk@wellness.example.jp",
+        certifications=[_PMARK],
+        redirect_uris=[],
+        jwks={"keys": [_EXAMPLE_JWK]},
+        jwks_uri=None,
+        scopes=["partner:data"],
+        status=ClientStatus.ACTIVE,
+        created_at=_CREATED,
+        updated_at=_CREATED,
+    ),
+)

@@ -47,12 +47,21 @@ class InvalidRegistration(DomainError):
         status=422,
         title="Invalid client registration",
         description="The client registration breaks a rule; the detail says which.",
+        title_ja="クライアントの登録内容に誤りがあります",
+        description_ja=(
+            "クライアントの登録内容が規則に反しています。detail がどの規則かを示します。"
+        ),
     )
 
 
 class ClientNotFound(DomainError):
     problem = ProblemType(
-        code="client-not-found", status=404, title="Client not found", description="No such client."
+        code="client-not-found",
+        status=404,
+        title="Client not found",
+        description="No such client.",
+        title_ja="クライアントが見つかりません",
+        description_ja="そのようなクライアントはありません。",
     )
 
 
@@ -62,6 +71,8 @@ class StatusChangeRefused(DomainError):
         status=409,
         title="Client status change refused",
         description="The client cannot move to that status from where it is, or is not vetted.",
+        title_ja="クライアントの状態を変更できません",
+        description_ja="今の状態からその状態には移れないか、クライアントの審査が済んでいません。",
     )
 
 
@@ -74,6 +85,12 @@ class OwnConsoleSuspension(DomainError):
             "Suspending the operators' console this request comes through would revoke every "
             "operator token at once, this one included, and only the command line could undo "
             "it. Use another console client, or `bank clients suspend` on the server."
+        ),
+        title_ja="呼び出し元の管理コンソールは停止できません",
+        description_ja=(
+            "このリクエストが通っている運用者コンソールを停止すると、このトークンを含むすべての"
+            "運用者トークンが一度に取り消され、コマンドラインからしか戻せません。別のコンソール"
+            "クライアントか、サーバー上の `bank clients suspend` を使ってください。"
         ),
     )
 

@@ -9,12 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bank.auth.endpoints import Introspection, Revocation
+from bank.auth.endpoints import Introspection as IntrospectionEndpoint
+from bank.auth.endpoints import Revocation
 from bank.auth.grants import NO_CLIENT_AUTH
+from bank.auth.oauth_docs import (
+    HINT_ERRORS,
+    TOKEN_ERRORS,
+    TOKEN_HINT_EXAMPLES,
+    TOKEN_REQUEST_EXAMPLES,
+    Introspection,
+    Jwks,
+    ServerMetadata,
+    TokenForm,
+    TokenHintForm,
+    TokenResponse,
+    inline_schema,
+)
 from bank.auth.principals import all_scopes
 from bank.auth.server import (
     ASSERTION_ALGORITHMS,
@@ -24,6 +40,7 @@ from bank.auth.server import (
     run_authlib,
 )
 from bank.auth.store import DatabaseOAuthStore
+from bank.http.openapi import FORM, BodyExample, example
 from bank.http.transaction import DbSession
 from bank.logs import get_logger
 
@@ -77,7 +94,7 @@ async def build_server(state: State, db_session: AsyncSession) -> BankAuthorizat
         access_token_ttl_s=state.settings.access_token_ttl_s,
     )
     server.register_endpoint(Revocation)
-    server.register_endpoint(Introspection)
+    server.register_endpoint(IntrospectionEndpoint)
     return server
 
 
@@ -121,6 +138,29 @@ def _oauth_response(status: int, body: Any, headers: list[tuple[str, str]]) -> R
     return Response(body, status_code=status, headers=dict(headers))
 
 
+def _answer(container: type[msgspec.Struct], description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=container, description=description, generate_examples=False)
+
+
+def _form(shape: type[msgspec.Struct], examples: tuple[BodyExample, ...]) -> dict[str, Any]:
+    """The handler's `opt`: it reads this form itself; the document shows its shape and
+    examples, and its errors are RFC 6749's, not problem+json."""
+    return {
+        "body_media_type": FORM,
+        "form_schema": inline_schema(shape),
+        "request_examples": examples,
+        "oauth_errors": True,
+    }
+
+
+example(
+    ServerMetadata,
+    "metadata",
+    "The bank's authorization server",
+    msgspec.convert(server_metadata("http://127.0.0.1:8000"), ServerMetadata),
+)
+
+
 class OAuthController(Controller):
     tags = ("oauth",)
     exception_handlers = {RepeatedParameter: _refuse_repeated_parameter}  # noqa: RUF012
@@ -129,6 +169,7 @@ class OAuthController(Controller):
         "/.well-known/oauth-authorization-server",
         operation_id="GetAuthorizationServerMetadata",
         summary="RFC 8414 authorization server metadata",
+        responses={200: _answer(ServerMetadata, "Every endpoint, method and algorithm")},
     )
     async def metadata(self, state: State) -> Response[dict[str, Any]]:
         return Response(
@@ -136,7 +177,13 @@ class OAuthController(Controller):
             headers={"Cache-Control": "public, max-age=300"},
         )
 
-    @get(JWKS_PATH, operation_id="GetJwks", summary="Public keys that sign access tokens")
+    @get(
+        JWKS_PATH,
+        operation_id="GetJwks",
+        summary="Public keys that sign access tokens",
+        responses={200: _answer(Jwks, "The JWK Set (RFC 7517)"), 400: HINT_ERRORS[400]},
+        opt={"oauth_errors": True},  # /oauth/* answers a refused query in RFC 6749's format
+    )
     async def jwks(self, state: State, db_session: DbSession) -> Response[dict[str, Any]]:
         await state.signing_keys.active()  # a new database gets its first key, committed, here
         keys = await state.signing_keys.published(db_session)
@@ -147,8 +194,13 @@ class OAuthController(Controller):
         TOKEN_PATH,
         operation_id="IssueToken",
         summary="Token endpoint: authorization_code + PKCE, refresh_token, client_credentials",
+        description="The residents' app and the operators' console redeem the code of "
+        "/oauth/authorize with its PKCE verifier, then refresh (each refresh token works once); "
+        "partners and data sources use client_credentials with a client assertion "
+        "(private_key_jwt). Errors are RFC 6749's (`error`, `error_description`).",
         status_code=200,
-        opt={"body_media_type": "application/x-www-form-urlencoded"},
+        responses={200: _answer(TokenResponse, "The tokens"), **TOKEN_ERRORS},
+        opt=_form(TokenForm, TOKEN_REQUEST_EXAMPLES),
     )
     async def token(
         self, request: Request[Any, Any, Any], state: State, db_session: DbSession
@@ -170,8 +222,15 @@ class OAuthController(Controller):
         REVOKE_PATH,
         operation_id="RevokeToken",
         summary="Token revocation (RFC 7009); a refresh token ends its whole session",
+        description="200 with no body whether or not the token was known (RFC 7009 §2.2): a "
+        "client cannot learn about tokens that are not its own.",
         status_code=200,
-        opt={"body_media_type": "application/x-www-form-urlencoded"},
+        response_description="Revoked, or nothing to revoke",
+        responses=HINT_ERRORS,
+        opt={
+            **_form(TokenHintForm, TOKEN_HINT_EXAMPLES),
+            "response_examples": (BodyExample("revoked", "Revoked, or nothing to revoke", {}),),
+        },
     )
     async def revoke(
         self, request: Request[Any, Any, Any], state: State, db_session: DbSession
@@ -188,7 +247,8 @@ class OAuthController(Controller):
         operation_id="IntrospectToken",
         summary="Token introspection (RFC 7662), for the caller's own tokens",
         status_code=200,
-        opt={"body_media_type": "application/x-www-form-urlencoded"},
+        responses={200: _answer(Introspection, "What the token is"), **HINT_ERRORS},
+        opt=_form(TokenHintForm, TOKEN_HINT_EXAMPLES),
     )
     async def introspect(
         self, request: Request[Any, Any, Any], state: State, db_session: DbSession
@@ -196,6 +256,6 @@ class OAuthController(Controller):
         oauth_request = await oauth_form_request(request, INTROSPECT_PATH)
         server = await build_server(state, db_session)
         status, body, headers = await run_authlib(
-            server.create_endpoint_response, Introspection.ENDPOINT_NAME, oauth_request
+            server.create_endpoint_response, IntrospectionEndpoint.ENDPOINT_NAME, oauth_request
         )
         return _oauth_response(status, body, headers)

@@ -24,6 +24,11 @@ class InvalidToken(DomainError):
         status=401,
         title="Invalid access token",
         description="The access token is malformed, expired, revoked or not for this API.",
+        title_ja="アクセストークンが無効です",
+        description_ja=(
+            "アクセストークンの形式が正しくないか、期限切れか、取り消されているか、この API 用"
+            "ではありません。"
+        ),
     )
 
     def headers(self) -> dict[str, str]:
@@ -39,6 +44,8 @@ class InsufficientScope(DomainError):
         status=403,
         title="Insufficient scope",
         description="The access token lacks a scope this operation requires.",
+        title_ja="スコープが足りません",
+        description_ja="アクセストークンに、この操作に必要なスコープがありません。",
     )
 
     def __init__(self, required: frozenset[str]) -> None:

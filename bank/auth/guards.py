@@ -141,34 +141,57 @@ def _refuse_revoked(standing: _Standing, principal: Principal) -> None:
         raise InvalidToken("The token was revoked.")
 
 
+# What a `requires` guard can answer; the OpenAPI document lists them on every guarded route
+# (bank.http.openapi reads a guard's `problems`).
+GUARD_PROBLEMS = (MissingToken.problem, InvalidToken.problem, InsufficientScope.problem)
+
+
+class _Requires:
+    """The guard `requires` makes; a class so that it can say which problems it answers."""
+
+    problems = GUARD_PROBLEMS
+
+    def __init__(self, principal_type: PrincipalType, scopes: frozenset[str]) -> None:
+        self.principal_type = principal_type
+        self.required = scopes
+
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
+        await _admit(connection, self.principal_type, self.required)
+
+
 def requires(principal_type: PrincipalType, *scopes: str) -> Guard:
     """A guard admitting only `principal_type` tokens holding every one of `scopes`."""
-    required = frozenset(scopes)
+    return _Requires(principal_type, frozenset(scopes))
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        app_state = connection.app.state
-        token = bearer_token(connection)
-        principal = await authenticate(
-            token,
-            # Outside the request's transaction: one statement, no BEGIN or COMMIT round trips,
-            # which were most of the guard's cost (benchmarks/oauth_tokens.py).
-            sessions=app_state.database.autocommit_sessions,
-            keys=app_state.signing_keys,
-            issuer=app_state.settings.public_url,
-            cache=app_state.auth_cache,
-            verified=app_state.verified_tokens,
-        )
-        if principal.type is not principal_type:
-            raise InvalidToken(f"This API accepts only tokens for {AUDIENCES[principal_type]}.")
-        if principal.type is PrincipalType.RESIDENT and principal.session_id is None:
-            # Every resident token we issue names its session (sid), which is how sign-out and
-            # erasure end it; one without is not ours to honour.
-            raise InvalidToken("A resident token must name its session.")
-        if not required <= principal.scopes:
-            raise InsufficientScope(required)
-        connection.scope["state"][_PRINCIPAL_KEY] = principal
 
-    return guard
+async def _admit(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    principal_type: PrincipalType,
+    required: frozenset[str],
+) -> None:
+    app_state = connection.app.state
+    token = bearer_token(connection)
+    principal = await authenticate(
+        token,
+        # Outside the request's transaction: one statement, no BEGIN or COMMIT round trips,
+        # which were most of the guard's cost (benchmarks/oauth_tokens.py).
+        sessions=app_state.database.autocommit_sessions,
+        keys=app_state.signing_keys,
+        issuer=app_state.settings.public_url,
+        cache=app_state.auth_cache,
+        verified=app_state.verified_tokens,
+    )
+    if principal.type is not principal_type:
+        raise InvalidToken(f"This API accepts only tokens for {AUDIENCES[principal_type]}.")
+    if principal.type is PrincipalType.RESIDENT and principal.session_id is None:
+        # Every resident token we issue names its session (sid), which is how sign-out and
+        # erasure end it; one without is not ours to honour.
+        raise InvalidToken("A resident token must name its session.")
+    if not required <= principal.scopes:
+        raise InsufficientScope(required)
+    connection.scope["state"][_PRINCIPAL_KEY] = principal
 
 
 def security(*scopes: str) -> list[dict[str, list[str]]]:

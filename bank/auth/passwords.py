@@ -38,6 +38,11 @@ class WeakPassword(DomainError):
             "commonly used password or a single repeated character, and must not contain the "
             "name part of your email address."
         ),
+        title_ja="パスワードが弱すぎます",
+        description_ja=(
+            f"新しいパスワードは {MIN_LENGTH}〜{MAX_LENGTH} 文字で、よく使われるパスワードや同じ"
+            "文字の繰り返しではなく、メールアドレスの @ より前の部分を含まないものにしてください。"
+        ),
     )
 
 
@@ -134,18 +139,21 @@ def check_new_password(password: str, *, email: str | None = None) -> None:
     if len(normalized) < MIN_LENGTH:
         raise WeakPassword(
             f"The password is too short: use at least {MIN_LENGTH} characters.",
+            ja=f"パスワードが短すぎます。{MIN_LENGTH} 文字以上にしてください。",
             rule="too-short",
             min_length=MIN_LENGTH,
         )
     if len(normalized) > MAX_LENGTH:
         raise WeakPassword(
             f"The password is too long: use at most {MAX_LENGTH} characters.",
+            ja=f"パスワードが長すぎます。{MAX_LENGTH} 文字以下にしてください。",
             rule="too-long",
             max_length=MAX_LENGTH,
         )
     if len(set(normalized)) == 1:
         raise WeakPassword(
             "The password is a single repeated character; choose a passphrase.",
+            ja="同じ文字の繰り返しはパスワードに使えません。",
             rule="repeated-character",
         )
     folded = normalized.casefold()
@@ -154,10 +162,12 @@ def check_new_password(password: str, *, email: str | None = None) -> None:
         if len(local_part) >= _MIN_EMAIL_LOCAL_PART and local_part in folded:
             raise WeakPassword(
                 "The password contains the name part of your email address; choose another.",
+                ja="パスワードにメールアドレスの @ より前の部分が含まれています。",
                 rule="contains-email",
             )
     if _is_common(folded):
         raise WeakPassword(
             "The password is on a list of commonly used passwords; choose another.",
+            ja="よく使われるパスワードの一覧にあるパスワードです。別のものにしてください。",
             rule="common",
         )

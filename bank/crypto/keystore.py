@@ -110,6 +110,8 @@ class ResidentGone(DomainError):
         status=401,
         title="The account no longer exists",
         description="The account was erased while this request was under way; nothing was stored.",
+        title_ja="アカウントはもうありません",
+        description_ja="このリクエストの処理中にアカウントが削除されました。何も保存していません。",
     )
 
 

@@ -8,6 +8,9 @@ submitted values, internal messages or stack traces.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
@@ -333,19 +336,48 @@ def exception_handlers() -> ExceptionHandlersMap:
     }
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for a route's error answers, always including the generic ones.
+ProblemSource = ProblemType | type[DomainError] | int
 
-    Litestar documents validation failures in its own format under 400; listing 400 here replaces
-    that entry with ours (a test checks every error response in the document is problem+json).
-    """
-    wanted = sorted({400, 422, 500, *statuses})
-    return {
-        status: ResponseSpec(
-            data_container=Problem,
-            media_type=PROBLEM_MEDIA_TYPE,
-            description=_problem_for_status(status).title,
-            generate_examples=False,
-        )
-        for status in wanted
-    }
+
+@dataclass
+class ProblemResponse(ResponseSpec):
+    """An error status of an operation and the problem codes it answers under it."""
+
+    problems: tuple[ProblemType, ...] = ()
+
+
+def problem_for_status(status: int) -> ProblemType:
+    """The generic problem the HTTP layer answers with `status` (404: `not-found`, ...)."""
+    return _problem_for_status(status)
+
+
+def _as_problem_type(source: ProblemSource) -> ProblemType:
+    if isinstance(source, ProblemType):
+        return source
+    if isinstance(source, int):
+        return problem_for_status(source)
+    return source.problem
+
+
+def problem_responses(*problems: ProblemSource) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a route's own problems: a domain error class, a problem type, or a
+    status (its generic problem). The problems every route of its shape can answer (its
+    guards', its body's, the server's) are added by `bank.http.openapi.OperationDocs`."""
+    by_status: dict[int, set[ProblemType]] = {}
+    for source in problems:
+        problem = _as_problem_type(source)
+        by_status.setdefault(problem.status, set()).add(problem)
+    return {status: problem_response_spec(status, found) for status, found in by_status.items()}
+
+
+def problem_response_spec(status: int, problems: Iterable[ProblemType]) -> ProblemResponse:
+    """The document's entry for `status`: problem+json, each code linked to its page."""
+    ordered = tuple(sorted(set(problems), key=lambda p: p.code))
+    links = ", ".join(f"[`{p.code}`]({problem_type_uri(p.code)})" for p in ordered)
+    return ProblemResponse(
+        data_container=Problem,
+        media_type=PROBLEM_MEDIA_TYPE,
+        description=f"{HTTPStatus(status).phrase}. Problem codes: {links}.",
+        generate_examples=False,
+        problems=ordered,
+    )

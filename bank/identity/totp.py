@@ -35,6 +35,8 @@ class UnknownRole(DomainError):
         status=422,
         title="Unknown operator role",
         description="Operator roles are " + ", ".join(sorted(ROLE_SCOPES)) + ".",
+        title_ja="運用者のロールが不明です",
+        description_ja="運用者のロールは " + "、".join(sorted(ROLE_SCOPES)) + " です。",
     )
 
 

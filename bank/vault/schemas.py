@@ -9,7 +9,27 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from bank.reference import checkup_items
 from bank.vault import checkups, steps, transit
+from bank.vault.rules import steps as step_rules
+from bank.vault.rules import transit as transit_rules
+from bank.vault.rules.checkups import MAX_EXAM_ID, SEXES
+from bank.vault.rules.judgement import URINE_LEVELS
+
+
+def _states(description: str | None = None, **schema: object) -> msgspec.Meta:
+    """What the schema states about a field without the decoder enforcing it: the per-item
+    rules of a push (bank.vault.rules) answer an item that breaks them in its own outcome, so
+    one bad item never refuses the batch; a generated client can still check before sending."""
+    return msgspec.Meta(description=description, extra_json_schema={"extra": schema})
+
+
+_DIGITS_16_17 = r"^[0-9]{16,17}$"
+_INSURER = r"^([0-9]{6}|[0-9]{8})$"
+_MEMBER = r"^[0-9A-Za-z-]*[0-9A-Za-z][0-9A-Za-z-]*$"
+_OPERATOR = r"^[a-z][a-z0-9-]{1,39}$"
+_STOP = r"^[0-9A-Za-z_.:-]{1,64}$"
+_PRINTABLE_ASCII = r"^[ -~]+$"
 
 
 class RefusalView(msgspec.Struct):
@@ -18,12 +38,42 @@ class RefusalView(msgspec.Struct):
 
 
 class StepDayBody(msgspec.Struct, forbid_unknown_fields=True):
-    day: date
-    steps: int
-    platform: str
-    method: str = "automatic"
-    hourly: list[int] | None = None
-    device_id: str | None = None
+    day: Annotated[
+        date,
+        _states("The local day (city time): not in the future, at most five years ago."),
+    ]
+    steps: Annotated[int, _states(minimum=0, maximum=step_rules.MAX_STEPS_PER_DAY)]
+    platform: Annotated[
+        str,
+        _states(
+            "Where the count comes from; one day per platform is kept.",
+            enum=sorted(step_rules.PLATFORMS),
+        ),
+    ]
+    method: Annotated[str, _states(enum=sorted(step_rules.METHODS))] = "automatic"
+    hourly: (
+        Annotated[
+            list[Annotated[int, _states(minimum=0, maximum=step_rules.MAX_STEPS_PER_HOUR)]],
+            _states(
+                "24 hourly counts (local hours 0-23) adding up to `steps`.",
+                min_items=24,
+                max_items=24,
+            ),
+        ]
+        | None
+    ) = None
+    device_id: (
+        Annotated[
+            str,
+            _states(
+                "1 to 128 printable ASCII characters.",
+                min_length=1,
+                max_length=step_rules.MAX_DEVICE_ID,
+                pattern=_PRINTABLE_ASCII,
+            ),
+        ]
+        | None
+    ) = None
 
 
 class StepBatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -110,11 +160,39 @@ class ErasureView(msgspec.Struct):
     records_deleted: int
 
 
-class LinkBody(msgspec.Struct, forbid_unknown_fields=True):
-    kind: Literal["transit_card", "insurer_member"]
-    card_number: str | None = None
-    insurer_number: str | None = None
-    member_number: str | None = None
+class TransitCardLink(
+    msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", tag="transit_card"
+):
+    """A transit IC card (SAPICA, Kitaca, Suica, ...)."""
+
+    card_number: Annotated[
+        str,
+        _states(
+            "The card's 16 or 17 digits (spaces and hyphens a person types are removed first).",
+            pattern=_DIGITS_16_17,
+        ),
+    ]
+
+
+class InsurerMemberLink(
+    msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", tag="insurer_member"
+):
+    """A membership of a health insurer, as on the insurance card (保険証)."""
+
+    insurer_number: Annotated[
+        str, _states("保険者番号: 6 digits (国保) or 8 digits.", pattern=_INSURER)
+    ]
+    member_number: Annotated[
+        str,
+        _states(
+            "記号・番号: letters, digits and hyphens, at most 32 (spaces are removed first).",
+            pattern=_MEMBER,
+            max_length=32,
+        ),
+    ]
+
+
+LinkBody = TransitCardLink | InsurerMemberLink
 
 
 class LinkView(msgspec.Struct):
@@ -227,15 +305,36 @@ class LatestCheckup(msgspec.Struct):
 
 
 class TapBody(msgspec.Struct, forbid_unknown_fields=True):
-    operator: str
-    tap_id: str
-    card_number: str
-    tap_type: str
-    tapped_at: datetime
-    station: str
-    line: str
-    fare_product: str
-    fare_yen: int | None = None
+    operator: Annotated[
+        str,
+        _states(
+            "The operator's slug, one of the feeds the source is registered for.",
+            pattern=_OPERATOR,
+        ),
+    ]
+    tap_id: Annotated[
+        str,
+        _states(
+            "The operator's own id of the tap; the same id again replaces it.",
+            min_length=1,
+            max_length=transit_rules.MAX_TAP_ID,
+            pattern=_PRINTABLE_ASCII,
+        ),
+    ]
+    card_number: Annotated[
+        str, _states("The card's 16 or 17 digits, as linked.", pattern=_DIGITS_16_17)
+    ]
+    tap_type: Annotated[str, _states(enum=sorted(transit_rules.TAP_TYPES))]
+    tapped_at: Annotated[
+        datetime,
+        _states("With its offset; at most 5 minutes ahead of the bank's clock, 400 days back."),
+    ]
+    station: Annotated[
+        str, _states("The station's code (the subway's N07) or GTFS stop_id.", pattern=_STOP)
+    ]
+    line: Annotated[str, _states("The line's code or GTFS route_id.", pattern=_STOP)]
+    fare_product: Annotated[str, _states(enum=sorted(transit_rules.FARE_PRODUCTS))]
+    fare_yen: Annotated[int, _states(minimum=0, maximum=transit_rules.MAX_FARE_YEN)] | None = None
 
 
 class TapBatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -257,19 +356,44 @@ class BatchResult(msgspec.Struct):
 
 
 class CheckupItemBody(msgspec.Struct, forbid_unknown_fields=True):
-    item: str
-    value: float | str
-    unit: str
+    item: Annotated[
+        str,
+        _states(
+            "The item's code in the bundled reference of 特定健診 items; each item once.",
+            enum=[item.item for item in checkup_items()],
+        ),
+    ]
+    value: Annotated[
+        float | str,
+        msgspec.Meta(
+            description="A number in `unit`, or for a urine item one of "
+            + ", ".join(URINE_LEVELS)
+            + "."
+        ),
+    ]
+    unit: Annotated[str, _states("As the clinic measured it (mg/dL, mmol/L, ...).", max_length=16)]
 
 
 class CheckupBody(msgspec.Struct, forbid_unknown_fields=True):
-    institution_code: str
-    exam_id: str
-    exam_date: date
-    insurer_number: str
-    member_number: str
-    sex: str
-    items: list[CheckupItemBody]
+    institution_code: Annotated[
+        str, _states("医療機関コード: exactly 10 digits.", pattern=r"^[0-9]{10}$")
+    ]
+    exam_id: Annotated[
+        str,
+        _states(
+            "The institution's own id of the exam; the same id again replaces it.",
+            min_length=1,
+            max_length=MAX_EXAM_ID,
+            pattern=_PRINTABLE_ASCII,
+        ),
+    ]
+    exam_date: Annotated[date, _states("Not in the future, at most ten years ago.")]
+    insurer_number: Annotated[
+        str, _states("保険者番号: 6 or 8 digits, one the source pushes for.", pattern=_INSURER)
+    ]
+    member_number: Annotated[str, _states("記号・番号, as linked.", pattern=_MEMBER, max_length=32)]
+    sex: Annotated[str, _states(enum=sorted(SEXES))]
+    items: Annotated[list[CheckupItemBody], _states(min_items=1, max_items=len(checkup_items()))]
     fasting: bool | None = None
 
 

@@ -6,14 +6,15 @@ import uuid
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
-from bank.http.problems import PROBLEM_MEDIA_TYPE, Problem, problem_responses
+from bank.crypto.keystore import ResidentGone
+from bank.errors import KEY_PROVIDER_UNAVAILABLE
+from bank.http.problems import problem_responses
 from bank.vault.deps import ExportsService, provides
-from bank.vault.errors import ExportLimitReached
+from bank.vault.errors import ExportLimitReached, ExportNotFound, ExportNotReady, RecordUnreadable
 from bank.vault.models import Export
 from bank.vault.schemas import ExportView
 
@@ -59,16 +60,7 @@ class ExportsController(Controller):
                 required=True,
             )
         ],
-        responses={
-            **problem_responses(401, 403),
-            429: ResponseSpec(
-                data_container=Problem,
-                media_type=PROBLEM_MEDIA_TYPE,
-                description=f"{ExportLimitReached.problem.title}: `export-limit-reached`, with "
-                "`Retry-After` in seconds",
-                generate_examples=False,
-            ),
-        },
+        responses=problem_responses(ExportLimitReached, ResidentGone),
     )
     async def request(
         self, principal: CurrentPrincipal, exports: ExportsService
@@ -80,7 +72,7 @@ class ExportsController(Controller):
         "/{export_id:uuid}",
         operation_id="ExportStatus",
         summary="An export's status",
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(ExportNotFound),
     )
     async def status(
         self, export_id: FromPath[uuid.UUID], principal: CurrentPrincipal, exports: ExportsService
@@ -92,7 +84,9 @@ class ExportsController(Controller):
         operation_id="DownloadExport",
         summary="The export's ZIP",
         media_type="application/zip",
-        responses=problem_responses(401, 403, 404, 409, 503),
+        responses=problem_responses(
+            ExportNotFound, ExportNotReady, RecordUnreadable, KEY_PROVIDER_UNAVAILABLE
+        ),
         description="404 `export-not-found` when there is no such export; 404 "
         "`record-unreadable` when it is stored but does not open (ask for a new one).",
     )

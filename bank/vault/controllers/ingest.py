@@ -13,6 +13,7 @@ from litestar.params import JSONBody
 
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
+from bank.errors import KEY_PROVIDER_UNAVAILABLE
 from bank.http.problems import problem_responses
 from bank.vault.controllers.outcomes import outcome_counts, refusal_views
 from bank.vault.deps import SourcePushesService, provides
@@ -49,7 +50,7 @@ class IngestController(Controller):
         guards=[requires(PrincipalType.SOURCE, "ingest:transit")],
         security=security("ingest:transit"),
         status_code=200,
-        responses=problem_responses(401, 403, 413),
+        responses=problem_responses(KEY_PROVIDER_UNAVAILABLE),
     )
     async def push_taps(
         self,
@@ -81,7 +82,7 @@ class CheckupIngestController(Controller):
         guards=[requires(PrincipalType.SOURCE, "ingest:checkups")],
         security=security("ingest:checkups"),
         status_code=200,
-        responses=problem_responses(401, 403, 413),
+        responses=problem_responses(KEY_PROVIDER_UNAVAILABLE),
     )
     async def push_checkups(
         self,

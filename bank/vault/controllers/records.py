@@ -20,12 +20,21 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from bank import reference
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import Principal, PrincipalType
+from bank.crypto.keystore import ResidentGone
+from bank.errors import KEY_PROVIDER_UNAVAILABLE
 from bank.http.problems import problem_responses
 from bank.vault import checkups, transit
 from bank.vault.checkups import CHECKUPS, CheckupPayload
 from bank.vault.controllers.params import Cursor, From, Month, To
 from bank.vault.deps import LinksService, Reader, provides
-from bank.vault.errors import InvalidLink, NoCheckup, RecordUnreadable
+from bank.vault.errors import (
+    InvalidLink,
+    InvalidQuery,
+    LinkNotFound,
+    LinkTaken,
+    NoCheckup,
+    RecordUnreadable,
+)
 from bank.vault.kinds import Opened, RecordKind
 from bank.vault.links import LinkKind, member_key, normalise_card_number
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
@@ -44,6 +53,7 @@ from bank.vault.schemas import (
     RideView,
     TapPage,
     TapView,
+    TransitCardLink,
     UnreadableCheckup,
     UnreadableTap,
 )
@@ -78,12 +88,8 @@ async def _page_of(
 
 
 def _link_key(body: LinkBody) -> tuple[LinkKind, str]:
-    if body.kind == "transit_card":
-        if body.card_number is None or body.insurer_number or body.member_number:
-            raise InvalidLink("A transit_card link takes card_number only.")
+    if isinstance(body, TransitCardLink):
         return LinkKind.TRANSIT_CARD, normalise_card_number(body.card_number)
-    if body.insurer_number is None or body.member_number is None or body.card_number:
-        raise InvalidLink("An insurer_member link takes insurer_number and member_number.")
     return LinkKind.INSURER_MEMBER, member_key(body.insurer_number, body.member_number)
 
 
@@ -98,7 +104,7 @@ class LinksController(Controller):
         "/",
         operation_id="LinkCardOrMembership",
         summary="Link a transit IC card or an insurer membership so its records reach you",
-        responses=problem_responses(401, 403, 409),
+        responses=problem_responses(InvalidLink, LinkTaken, ResidentGone, KEY_PROVIDER_UNAVAILABLE),
     )
     async def add(
         self,
@@ -115,7 +121,7 @@ class LinksController(Controller):
         "/",
         operation_id="ListLinks",
         summary="Your linked cards and memberships (masked)",
-        responses=problem_responses(401, 403, 503),
+        responses=problem_responses(KEY_PROVIDER_UNAVAILABLE),
     )
     async def list_links(self, principal: CurrentPrincipal, links: LinksService) -> list[LinkView]:
         return [
@@ -128,7 +134,7 @@ class LinksController(Controller):
         "/{link_id:uuid}",
         operation_id="Unlink",
         summary="Unlink: later records for this number are refused (stored ones stay yours)",
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(LinkNotFound),
     )
     async def remove(
         self,
@@ -150,7 +156,7 @@ class TransitController(Controller):
         "/taps",
         operation_id="ListTaps",
         summary="Your IC card taps in a date range, oldest day first, paged",
-        responses=problem_responses(401, 403, 503),
+        responses=problem_responses(InvalidQuery, KEY_PROVIDER_UNAVAILABLE),
     )
     async def taps(
         self,
@@ -170,7 +176,7 @@ class TransitController(Controller):
         "/rides",
         operation_id="MonthOfRides",
         summary="A month of rides: entry and exit taps paired, with fares",
-        responses=problem_responses(401, 403, 503),
+        responses=problem_responses(KEY_PROVIDER_UNAVAILABLE),
     )
     async def rides(
         self,
@@ -236,7 +242,7 @@ class CheckupsController(Controller):
         "/",
         operation_id="ListCheckups",
         summary="Your health checkups in a date range, oldest first, paged",
-        responses=problem_responses(401, 403, 503),
+        responses=problem_responses(InvalidQuery, KEY_PROVIDER_UNAVAILABLE),
     )
     async def list_checkups(
         self,
@@ -264,7 +270,7 @@ class CheckupsController(Controller):
         operation_id="LatestCheckup",
         summary="Your latest checkup, each value judged against the standard guidance and "
         "referral values",
-        responses=problem_responses(401, 403, 404, 503),
+        responses=problem_responses(NoCheckup, RecordUnreadable, KEY_PROVIDER_UNAVAILABLE),
         description="404 `no-checkup` when none was sent; 404 `record-unreadable` when the "
         "latest one is stored but does not open (an older one is never answered in its place).",
     )

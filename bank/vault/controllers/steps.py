@@ -16,10 +16,15 @@ from litestar.params import JSONBody, QueryParameter
 from bank.auth.guards import CurrentPrincipal, requires, security
 from bank.auth.principals import PrincipalType
 from bank.http.context import client_address
+from bank.crypto.keystore import ResidentGone
+from bank.errors import KEY_PROVIDER_UNAVAILABLE
 from bank.http.problems import problem_responses
+from bank.identity.accounts import SignInFailed
+from bank.auth.passwords import WeakPassword
 from bank.vault.controllers.outcomes import outcome_counts, refusal_views
 from bank.vault.controllers.params import Cursor, From, Month, To
 from bank.vault.deps import ErasureService, Reader, StepPushesService, provides
+from bank.vault.errors import InvalidQuery
 from bank.vault.paging import check_range, decode_cursor, month_range, split_page
 from bank.vault.representations import steps as represent_steps
 from bank.vault.rules.steps import PLATFORMS
@@ -65,7 +70,7 @@ def _step_day_view(r: StoredStepDay | Unreadable) -> StepDayView | UnreadableSte
     guards=[requires(PrincipalType.RESIDENT, "account")],
     security=security("account"),
     status_code=200,
-    responses=problem_responses(401, 403),
+    responses=problem_responses(SignInFailed, WeakPassword, ResidentGone, KEY_PROVIDER_UNAVAILABLE),
     dependencies=provides("erasure"),
 )
 async def erase_me(
@@ -94,7 +99,7 @@ class StepsController(Controller):
         guards=[requires(PrincipalType.RESIDENT, "records:write")],
         security=security("records:write"),
         status_code=200,
-        responses=problem_responses(401, 403, 413, 503),
+        responses=problem_responses(ResidentGone, KEY_PROVIDER_UNAVAILABLE),
     )
     async def push(
         self,
@@ -123,7 +128,7 @@ class StepsController(Controller):
         "open is listed as unreadable)",
         guards=[requires(PrincipalType.RESIDENT, "records:read")],
         security=security("records:read"),
-        responses=problem_responses(401, 403, 503),
+        responses=problem_responses(InvalidQuery, KEY_PROVIDER_UNAVAILABLE),
     )
     async def list_days(
         self,
@@ -150,7 +155,7 @@ class StepsController(Controller):
         summary="A month of daily totals (the highest source each day: no double counting)",
         guards=[requires(PrincipalType.RESIDENT, "records:read")],
         security=security("records:read"),
-        responses=problem_responses(401, 403, 503),
+        responses=problem_responses(KEY_PROVIDER_UNAVAILABLE),
     )
     async def summary(
         self,
