@@ -26,6 +26,7 @@ from bank.audit import Principal as AuditPrincipal
 from bank.auth.jwks import check_jwks_uri
 from bank.auth.models import ClientKind, ClientStatus, OAuthClient
 from bank.auth.principals import PRINCIPAL_OF_CLIENT, SCOPES
+from bank.auth.redirects import redirect_uri_matches
 from bank.errors import DomainError, ProblemType
 from bank.logs import get_logger
 
@@ -295,11 +296,16 @@ class ClientRegistry:
     ) -> OAuthClient:
         """Register more redirect URIs for a residents' app or console; the ones it has stay.
         Each must be acceptable as at registration (InvalidRegistration). Audited when any is
-        new; a URI already registered changes nothing."""
+        new; a URI a registered one already admits (itself, or a loopback one on another port:
+        bank.auth.redirects) changes nothing."""
         client = await self.get(client_id, for_update=True)
         if client.kind not in {ClientKind.RESIDENT_APP.value, ClientKind.OPERATOR_CONSOLE.value}:
             raise InvalidRegistration("Only residents' apps and consoles have redirect URIs.")
-        new = [uri for uri in dict.fromkeys(uris) if uri not in client.redirect_uris]
+        new = [
+            uri
+            for uri in dict.fromkeys(uris)
+            if not any(redirect_uri_matches(known, uri) for known in client.redirect_uris)
+        ]
         if not new:
             return client
         for uri in new:

@@ -123,8 +123,7 @@ class WelcomePages(Controller):
         # The bank as this browser reached it: a loopback redirect may use any port.
         base = str(request.base_url).rstrip("/")
         redirect_uri = f"{base}{DEV_CALLBACK_PATH}"
-        registered = f"{state.settings.public_url}{DEV_CALLBACK_PATH}"
-        clients = await clients_redirecting_to(db_session, registered)
+        clients = await clients_redirecting_to(db_session, redirect_uri)
         month = (state.settings.local_today() - timedelta(days=1)).strftime("%Y-%m")
         code, error = _shown(request, "code"), _shown(request, "error")
         return _render(
@@ -133,7 +132,7 @@ class WelcomePages(Controller):
             code=code, state_value=_shown(request, "state"), iss=_shown(request, "iss"),
             error_code=error, error_description=_shown(request, "error_description"),
             token_url=f"{base}{TOKEN_PATH}", redirect_uri=redirect_uri,
-            client_id=clients[0] if len(clients) == 1 else "<client_id>",
+            client_id=clients[0] if len(clients) == 1 else "YOUR_CLIENT_ID",
             api_url=f"{base}/v1/me/steps/summary?month={month}",
         )  # fmt: skip
 

@@ -105,12 +105,15 @@ async def test_the_demo_app_is_registered_once_and_keeps_its_redirects(
     # The redirects it had stay, in their order; the development ones join them.
     assert again.redirect_uris == (*NATIVE_REDIRECTS, *demo_app_redirects(dev)[:2])
     assert await ensure_demo_app(database, demo_app_redirects(dev)) == again
+    # The bank served on another loopback port: the registered redirect admits it already.
+    elsewhere = dev.model_copy(update={"public_url": "http://127.0.0.1:18000"})
+    assert await ensure_demo_app(database, demo_app_redirects(elsewhere)) == again
     added = list(
         await db_session.scalars(
             select(AuditEntry.action).where(AuditEntry.target == first.client_id)
         )
     )
-    assert added.count("client.redirects_added") == 1  # once: the third call changed nothing
+    assert added.count("client.redirects_added") == 1  # once: the later calls changed nothing
     lines = describe(await demo_accounts(db_session, secrets, seed=SEED))
     assert f"  client_id      {first.client_id}" in lines
 
