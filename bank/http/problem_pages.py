@@ -13,7 +13,7 @@ from jinja2 import DictLoader, Environment, select_autoescape
 from bank.errors import Language, ProblemType
 from bank.http.language import preferred_language
 
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"  # Litestar adds "; charset=utf-8" (the app's response encoding)
 # The sign-in pages' policy: nothing but our own stylesheet, no forms, no frames.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "

@@ -41,7 +41,7 @@ from bank.identity.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language, tran
 from bank.identity.protect import InvalidEmail
 from bank.identity.throttle import Throttles
 
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"  # Litestar adds "; charset=utf-8" (the app's response encoding)
 FORM = {"body_media_type": "application/x-www-form-urlencoded"}
 ACCOUNT_PATH = "/account"
 MYPAGE_PATH = "/mypage"  # the resident's own pages (bank.mypage): where /account sends a resident
