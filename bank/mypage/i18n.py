@@ -332,6 +332,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "export_status": {"ja": "状況", "en": "Status"},
     "export_pending": {"ja": "作成中です", "en": "Being built"},
     "export_ready": {"ja": "ダウンロードできます", "en": "Ready to download"},
+    "export_failed": {"ja": "作成できませんでした", "en": "Could not be built"},
+    "export_failed_note": {
+        "ja": "書き出しの作成に失敗しました。お手数ですが、もう一度依頼してください。",
+        "en": "Building this export failed. Please ask for a new one.",
+    },
     "export_expires": {"ja": "{time}まで", "en": "until {time}"},
     "export_download": {"ja": "ZIPをダウンロード({size})", "en": "Download the ZIP ({size})"},
     "export_details": {"ja": "詳しく見る", "en": "Details"},

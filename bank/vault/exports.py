@@ -14,6 +14,7 @@ import io
 import uuid
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,9 +30,9 @@ from bank.vault.errors import ExportNotFound, ExportNotReady, RecordUnreadable
 from bank.vault.links import Links
 from bank.vault.models import Export
 from bank.vault.reader import ALL_DAYS, VaultReader
-from bank.vault.repository import ExportRows
+from bank.vault.repository import ExportRows, ExportState
 from bank.vault.representations import transit as transit_representations
-from bank.vault.rules.exports import check_daily_limit, day_start
+from bank.vault.rules.exports import ExportStatus, check_daily_limit, day_start, shown_status
 from bank.vault.steps import STEPS
 from bank.vault.transit import TAPS
 from bank.vault.unreadable import Unreadable, note_unreadable
@@ -142,6 +143,34 @@ async def build_export(
     log.info("vault.export_ready", export_id=str(export_id), size_bytes=len(archive))
 
 
+@dataclass(frozen=True)
+class ExportSummary:
+    """An export as its resident is told of it (never its ZIP): `status` is `pending`, `ready`
+    or `failed` (bank.vault.rules.exports.shown_status)."""
+
+    id: uuid.UUID
+    status: ExportStatus
+    requested_at: datetime
+    ready_at: datetime | None
+    expires_at: datetime
+    size_bytes: int | None
+
+    @classmethod
+    def of(cls, state: ExportState) -> ExportSummary:
+        return cls(
+            state.id, shown_status(state.stored_status, state.building), state.requested_at,
+            state.ready_at, state.expires_at, state.size_bytes,
+        )  # fmt: skip
+
+    @classmethod
+    def being_built(cls, export: Export) -> ExportSummary:
+        """An export `request` just handed back: pending, its build job queued or running."""
+        return cls(
+            export.id, "pending", export.requested_at, export.ready_at, export.expires_at,
+            export.size_bytes,
+        )  # fmt: skip
+
+
 # (session, resident id, export id) -> None: enqueues the job that builds the export, in the
 # session's transaction (bank.vault.jobs gives the real one).
 EnqueueBuild = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[None]]
@@ -197,6 +226,19 @@ class Exports:
         """The ZIP's download name, dated by the city's day it was built on."""
         built = (export.ready_at or export.requested_at).astimezone(self._zone)
         return f"city-bank-export-{built.date().isoformat()}.zip"
+
+    async def describe(self, resident_id: uuid.UUID, export_id: uuid.UUID) -> ExportSummary:
+        """What the resident is told of one export; ExportNotFound if there is none (or it
+        expired)."""
+        found = await self._rows.summaries(resident_id, datetime.now(UTC), export_id=export_id)
+        if not found:
+            raise ExportNotFound("No such export.")
+        return ExportSummary.of(found[0])
+
+    async def recent(self, resident_id: uuid.UUID, *, limit: int = 10) -> list[ExportSummary]:
+        """The resident's unexpired exports, newest first (a day allows a handful)."""
+        found = await self._rows.summaries(resident_id, datetime.now(UTC), limit=limit)
+        return [ExportSummary.of(state) for state in found]
 
     async def find(self, resident_id: uuid.UUID, export_id: uuid.UUID) -> Export:
         """The resident's export, unless it expired; ExportNotFound otherwise."""

@@ -214,23 +214,43 @@ _UNFINISHED: tuple[ColumnElement[str], ...] = (
     literal_column("'todo'"),
     literal_column("'doing'"),
 )
+_IN_BUILD = exists().where(
+    _JOBS.c.queue_name == EXPORTS_QUEUE,
+    _JOBS.c.status.in_(_UNFINISHED),
+    _JOBS.c.args["export_id"].astext == cast(Export.id, Text()),
+)
 _BUILDING = (
     select(Export)
-    .where(
-        Export.resident_id == bindparam("resident"),
-        Export.status == "pending",
-        exists().where(
-            _JOBS.c.queue_name == EXPORTS_QUEUE,
-            _JOBS.c.status.in_(_UNFINISHED),
-            _JOBS.c.args["export_id"].astext == cast(Export.id, Text()),
-        ),
-    )
+    .where(Export.resident_id == bindparam("resident"), Export.status == "pending", _IN_BUILD)
     .order_by(Export.requested_at.desc())
     .limit(1)
 )
+# The clear columns of a resident's unexpired exports (never the sealed ZIP), and whether a
+# build job is still at work on each, newest first.
+_SUMMARIES = (
+    select(
+        Export.id, Export.status, Export.requested_at, Export.ready_at, Export.expires_at,
+        Export.size_bytes, _IN_BUILD.label("building"),
+    )
+    .where(Export.resident_id == bindparam("resident"), Export.expires_at > bindparam("now"))
+    .order_by(Export.requested_at.desc())
+)  # fmt: skip
 _REQUESTED_SINCE = select(func.count()).where(
     Export.resident_id == bindparam("resident"), Export.requested_at >= bindparam("since")
 )
+
+
+@dataclass(frozen=True)
+class ExportState:
+    """An export's clear columns, and whether a build job is still at work on it."""
+
+    id: uuid.UUID
+    stored_status: str  # pending | ready
+    requested_at: datetime
+    ready_at: datetime | None
+    expires_at: datetime
+    size_bytes: int | None
+    building: bool
 
 
 class ExportRows:
@@ -250,6 +270,21 @@ class ExportRows:
         """The resident's newest export still pending whose build job is queued or running: a
         pending export whose job failed for good is not being built."""
         return await self._session.scalar(_BUILDING, {"resident": resident_id})
+
+    async def summaries(
+        self,
+        resident_id: uuid.UUID,
+        now: datetime,
+        *,
+        export_id: uuid.UUID | None = None,
+        limit: int = 10,
+    ) -> list[ExportState]:
+        """The resident's unexpired exports (just `export_id` if given), newest first."""
+        statement = _SUMMARIES.limit(limit)
+        if export_id is not None:
+            statement = statement.where(Export.id == export_id)
+        rows = await self._session.execute(statement, {"resident": resident_id, "now": now})
+        return [ExportState(*row) for row in rows]
 
     async def requested_since(self, resident_id: uuid.UUID, since: datetime) -> int:
         """How many exports the resident asked for at or after `since`. Every one of the last

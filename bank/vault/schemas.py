@@ -14,6 +14,7 @@ from bank.vault import checkups, steps, transit
 from bank.vault.rules import steps as step_rules
 from bank.vault.rules import transit as transit_rules
 from bank.vault.rules.checkups import MAX_EXAM_ID, SEXES
+from bank.vault.rules.exports import ExportStatus
 from bank.vault.rules.judgement import URINE_LEVELS
 
 
@@ -404,8 +405,11 @@ class CheckupBatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ExportView(msgspec.Struct):
+    """`pending` while it is built (queued, waiting to retry or running), `ready` to download
+    (`download` is its URL), `failed` when the build gave up: ask for a new one."""
+
     id: uuid.UUID
-    status: str  # pending | ready
+    status: ExportStatus
     requested_at: datetime
     ready_at: datetime | None
     expires_at: datetime

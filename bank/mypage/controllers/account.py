@@ -10,7 +10,6 @@ and member numbers travel in form bodies only, never in a URL.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,6 @@ from bank.identity.pages import FORM, MYPAGE_PATH
 from bank.identity.throttle import Throttles
 from bank.logs import get_logger
 from bank.mypage.i18n import format_bytes, format_day, format_number, format_time
-from bank.mypage.repository import ExportList
 from bank.mypage.web import (
     ResidentPage,
     SignInNeeded,
@@ -145,15 +143,14 @@ class AccountPages(Controller):
         self,
         page: ResidentPage,
         state: State,
-        db_session: DbSession,
+        exports: ExportsService,
         *,
         status: int = 200,
         error: str | None = None,
     ) -> Response[str]:
-        exports = await ExportList(db_session).unexpired(page.signed.account.id, datetime.now(UTC))
         return render(
             page, "export.html", title="export_title", status=status, error=error,
-            exports=exports, **self._formats(page, state),
+            exports=await exports.recent(page.signed.account.id), **self._formats(page, state),
         )  # fmt: skip
 
     def _formats(self, page: ResidentPage, state: State) -> dict[str, Any]:
@@ -166,9 +163,9 @@ class AccountPages(Controller):
 
     @get("/export")
     async def export_page(
-        self, page: ResidentPage, state: State, db_session: DbSession
+        self, page: ResidentPage, state: State, exports: ExportsService
     ) -> Response[str]:
-        return await self._export_page(page, state, db_session)
+        return await self._export_page(page, state, exports)
 
     @post("/export", opt=FORM, status_code=303)
     async def request_export(
@@ -176,18 +173,15 @@ class AccountPages(Controller):
         request: Request[Any, Any, Any],
         page: ResidentPage,
         state: State,
-        db_session: DbSession,
         exports: ExportsService,
     ) -> Response[Any]:
         _, csrf_ok = await checked_form(request, page)
         if not csrf_ok:
-            return await self._export_page(page, state, db_session, status=403, error="csrf_failed")
+            return await self._export_page(page, state, exports, status=403, error="csrf_failed")
         try:
             export = await exports.request(page.signed.account.id)
         except ExportLimitReached:
-            return await self._export_page(
-                page, state, db_session, status=429, error="export_limit"
-            )
+            return await self._export_page(page, state, exports, status=429, error="export_limit")
         return see_other(f"{EXPORT_PATH}/{export.id}")
 
     @get("/export/{export_id:uuid}")
@@ -199,7 +193,7 @@ class AccountPages(Controller):
         export_id: FromPath[uuid.UUID],
     ) -> Response[str]:
         try:
-            export = await exports.find(page.signed.account.id, export_id)
+            export = await exports.describe(page.signed.account.id, export_id)
         except ExportNotFound:
             return render(
                 page, "export_status.html", title="export_title", status=404,

@@ -15,15 +15,15 @@ from bank.errors import KEY_PROVIDER_UNAVAILABLE
 from bank.http.problems import problem_responses
 from bank.vault.deps import ExportsService, provides
 from bank.vault.errors import ExportLimitReached, ExportNotFound, ExportNotReady, RecordUnreadable
-from bank.vault.models import Export
+from bank.vault.exports import ExportSummary
 from bank.vault.schemas import ExportView
 
 
-def _status_url(export: Export) -> str:
+def _status_url(export: ExportSummary) -> str:
     return f"/v1/me/exports/{export.id}"
 
 
-def _view(export: Export) -> ExportView:
+def _view(export: ExportSummary) -> ExportView:
     ready = export.status == "ready"
     return ExportView(
         id=export.id, status=export.status, requested_at=export.requested_at,
@@ -65,7 +65,7 @@ class ExportsController(Controller):
     async def request(
         self, principal: CurrentPrincipal, exports: ExportsService
     ) -> Response[ExportView]:
-        export = await exports.request(uuid.UUID(principal.subject))
+        export = ExportSummary.being_built(await exports.request(uuid.UUID(principal.subject)))
         return Response(_view(export), status_code=202, headers={"Location": _status_url(export)})
 
     @get(
@@ -77,7 +77,7 @@ class ExportsController(Controller):
     async def status(
         self, export_id: FromPath[uuid.UUID], principal: CurrentPrincipal, exports: ExportsService
     ) -> ExportView:
-        return _view(await exports.find(uuid.UUID(principal.subject), export_id))
+        return _view(await exports.describe(uuid.UUID(principal.subject), export_id))
 
     @get(
         "/{export_id:uuid}/download",

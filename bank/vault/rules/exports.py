@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bank.vault.errors import ExportLimitReached
@@ -24,6 +25,19 @@ def next_day_start(now: datetime, zone: ZoneInfo) -> datetime:
     """The instant (UTC) at which the day after `now`'s, in `zone`, begins."""
     local = now.astimezone(zone)
     return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+
+
+ExportStatus = Literal["pending", "ready", "failed"]
+
+
+def shown_status(stored: str, building: bool) -> ExportStatus:
+    """What a resident is told of an export stored as `stored` (pending or ready): `ready` once
+    built; `pending` while its build job is queued, waiting to retry or running; `failed` once
+    the job has given up (a pending export with no job left to build it), when asking again
+    starts a new one."""
+    if stored == "ready":
+        return "ready"
+    return "pending" if building else "failed"
 
 
 def check_daily_limit(requested_today: int, per_day: int, now: datetime, zone: ZoneInfo) -> None:

@@ -22,6 +22,7 @@ from bank.mypage.web import NAVIGATION
 from bank.vault.models import ErasureReceipt, Link
 from tests.bank.mypage.flows import csrf_in, push_steps, ride_days, send_checkup, sign_in
 from tests.bank.vault.conftest import Clients, Resident, Residents
+from tests.bank.vault.test_exports import set_build_job
 from tests.bank.vault.test_sources_api import INSURER, SUBWAY, card_of
 
 Client = httpx.AsyncClient
@@ -303,6 +304,23 @@ async def test_an_export_is_asked_for_and_watched_on_the_page_by_its_owner_only(
     assert (await client.get(location)).status_code == 404
     assert (await client.get(f"{location}/download")).status_code == 404
     assert "有効な書き出しはありません" in (await client.get("/mypage/export")).text
+
+
+async def test_an_export_whose_build_gave_up_reads_as_failed_on_the_page(
+    client: Client, residents: Residents, db_session: AsyncSession
+) -> None:
+    resident = await residents.new()
+    await sign_in(client, resident)
+    asked = await _form(client, "/mypage/export", "/mypage/export", {})
+    location = asked.headers["location"]
+    export_id = location.rsplit("/", 1)[1]
+    await set_build_job(db_session, export_id, "failed")  # its retries spent
+    status = await client.get(location)
+    assert "作成できませんでした" in status.text
+    assert "もう一度依頼してください" in status.text
+    assert "作成できませんでした" in (await client.get("/mypage/export")).text
+    api = await client.get(f"/v1/me/exports/{export_id}", headers=resident.headers())
+    assert api.json()["status"] == "failed"
 
 
 # --- the account -----------------------------------------------------------------------------

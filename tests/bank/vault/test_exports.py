@@ -325,9 +325,15 @@ async def test_asking_again_while_it_is_built_answers_with_the_same_export_and_n
         assert again.json() == first.json()
         assert again.headers["location"] == status_url(export_id)
         assert await build_jobs(db_session, export_id) == [status]  # no second job
+    assert (await client.get(status_url(export_id), headers=headers)).json()["status"] == (
+        "pending"
+    )
     # The build gave up (its retries spent): it is not being built, so asking again starts one.
     await set_build_job(db_session, export_id, "failed")
     await db_session.commit()
+    gave_up = await client.get(status_url(export_id), headers=headers)
+    assert gave_up.json()["status"] == "failed"
+    assert gave_up.json()["download"] is None
     fresh = await client.post(EXPORTS, headers=headers)
     assert fresh.status_code == 202
     assert fresh.json()["id"] != export_id

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bank.vault.errors import ExportLimitReached
-from bank.vault.rules.exports import check_daily_limit, day_start, next_day_start
+from bank.vault.rules.exports import check_daily_limit, day_start, next_day_start, shown_status
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # The city's zone, UTC, and one with daylight saving (changing at night, not at midnight), so
@@ -64,3 +64,12 @@ def test_a_second_before_midnight_waits_one_second_and_midnight_a_whole_day() ->
     with pytest.raises(ExportLimitReached) as raised:
         check_daily_limit(5, 5, midnight - timedelta(microseconds=1), TOKYO)
     assert raised.value.retry_after_s == 1  # never 0: a client would retry at once
+
+
+@given(stored=st.sampled_from(["pending", "ready"]), building=st.booleans())
+def test_an_export_is_failed_only_when_pending_with_no_build_at_work(
+    stored: str, building: bool
+) -> None:
+    shown = shown_status(stored, building)
+    assert (shown == "failed") == (stored == "pending" and not building)
+    assert (shown == "ready") == (stored == "ready")
