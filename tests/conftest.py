@@ -32,6 +32,7 @@ from bank.db import Database, make_session_factory
 from bank.db.embedded import embedded_postgres
 from bank.db.migrate import upgrade_all
 from bank.settings import Settings, as_asyncpg, load_settings
+from tests.scratch import ScratchDatabases
 
 # Browser and HSM tests: skipped (and counted in the run's last lines) or failed under CI.
 pytest_plugins = ("tests.system_deps",)
@@ -61,6 +62,16 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         # database (signing keys, sealed mail) still open in the next run.
         master_key=base64.b64encode(hashlib.sha256(b"bank test master key").digest()).decode(),
     )
+
+
+@pytest.fixture
+async def scratch_databases(database_url: str) -> AsyncIterator[ScratchDatabases]:
+    """`await scratch_databases.new()`: databases of the test's own, dropped when it ends."""
+    databases = ScratchDatabases(database_url)
+    try:
+        yield databases
+    finally:
+        await databases.drop_all()
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.db.migrate import current_revisions, downgrade, heads, upgrade
-from bank.settings import Settings
+from tests.scratch import ScratchDatabases
 
 pytestmark = pytest.mark.committing
 
@@ -26,19 +22,9 @@ _FUNCTIONS = """
 
 
 @pytest.fixture
-async def scratch_engine(settings: Settings, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+async def scratch_engine(scratch_databases: ScratchDatabases) -> AsyncEngine:
     """A new, empty database on the same server, dropped afterwards."""
-    name = f"bank_migrations_{uuid.uuid4().hex[:10]}"
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    scratch = create_async_engine(make_url(settings.async_database_url()).set(database=name))
-    try:
-        yield scratch
-    finally:
-        await scratch.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    return (await scratch_databases.new()).engine
 
 
 async def test_upgrade_downgrade_upgrade(scratch_engine: AsyncEngine) -> None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
 from pydantic import SecretStr
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.app import create_app
 from bank.auth.passwords import hash_password
@@ -30,7 +28,6 @@ from bank.crypto.keyring import LocalKeyring
 from bank.crypto.keystore import DataKey, KeyStore
 from bank.crypto.local_provider import LocalKeyProvider
 from bank.db import Database
-from bank.db.migrate import upgrade, upgrade_keystore
 from bank.identity.accounts import create_account
 from bank.identity.models import Account, OutboxEmail
 from bank.identity.outbox import unsent_mail
@@ -54,8 +51,8 @@ from tests.bank.identity.flows import (
     post_form,
 )
 from tests.bank.identity.test_email_sealing import ADDRESSES
-from tests.bank.vault.test_erasure_backup import _libpq
 from tests.conftest import savepoint_sessions, serve
+from tests.scratch import Scratch, ScratchDatabases
 
 pytestmark = pytest.mark.committing
 
@@ -64,34 +61,10 @@ _DB_EXAMPLES = settings(
 )
 
 
-@dataclass(frozen=True)
-class Scratch:
-    url: str  # libpq
-    engine: AsyncEngine
-
-
 @pytest.fixture
-async def scratch(database_url: str) -> AsyncIterator[Scratch]:
-    """A new database on the test server, migrated to head, dropped afterwards."""
-    name = f"bank_reseal_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(
-        make_url(_libpq(database_url, "postgres")).set(drivername="postgresql+asyncpg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = _libpq(database_url, name)
-    engine = create_async_engine(make_url(url).set(drivername="postgresql+asyncpg"))
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(upgrade)
-            await connection.run_sync(upgrade_keystore)
-        yield Scratch(url, engine)
-    finally:
-        await engine.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+async def scratch(scratch_databases: ScratchDatabases) -> Scratch:
+    """A database of the test's own at both histories' heads (every resident here is ours)."""
+    return await scratch_databases.new(migrate=True)
 
 
 def _old_style_resident(secrets_: AccountSecrets, email: str, password_hash: str) -> Account:

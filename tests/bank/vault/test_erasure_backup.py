@@ -7,18 +7,13 @@ of production backups; the restore is paired with the live key store, the only o
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 
-import pgserver
 import pytest
 from sqlalchemy import delete, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.app import PACKAGES
 from bank.crypto.keystore import KeyErased, KeyStore
@@ -29,25 +24,9 @@ from bank.vault.erasure import erase_resident
 from bank.vault.models import ErasureReceipt, StepDay
 from bank.vault.rules.steps import StepDayIn
 from bank.vault.steps import STEPS, ingest_step_days
+from tests.scratch import ScratchDatabases, dump, libpq_url, restore
 
-# The client tools ship in the pgserver wheel, so the test needs nothing installed; they are
-# newer than or as new as any server we run against (pg_dump reads older servers).
-_PG_BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 TODAY = date(2026, 11, 20)
-
-
-def _libpq(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def _run(*command: str | Path) -> None:
-    def run() -> None:
-        subprocess.run(command, check=True, capture_output=True)
-
-    await asyncio.to_thread(run)
 
 
 def _account() -> Account:
@@ -69,31 +48,10 @@ def _days(steps: int) -> list[StepDayIn]:
     ]  # fmt: skip
 
 
-@pytest.fixture
-async def restored_engine(database_url: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    name = f"bank_restore_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(
-        make_url(_libpq(database_url, "postgres")).set(drivername="postgresql+asyncpg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    restored = create_async_engine(
-        make_url(_libpq(database_url, name)).set(drivername="postgresql+asyncpg")
-    )
-    try:
-        yield name, restored
-    finally:
-        await restored.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 async def test_a_restored_records_dump_does_not_reopen_an_erased_residents_records(
     engine: AsyncEngine,
     database_url: str,
-    restored_engine: tuple[str, AsyncEngine],
+    scratch_databases: ScratchDatabases,
     tmp_path: Path,
 ) -> None:
     keys = KeyStore(LocalKeyProvider(tmp_path / "vault"))
@@ -104,11 +62,8 @@ async def test_a_restored_records_dump_does_not_reopen_an_erased_residents_recor
         await ingest_step_days(session, keys, erased.id, _days(7000), today=TODAY)
         await ingest_step_days(session, keys, kept.id, _days(9000), today=TODAY)
 
-    dump = tmp_path / "records.sql"
-    await _run(
-        _PG_BIN / "pg_dump", "--exclude-schema=keystore", "--no-owner", "--file", dump,
-        _libpq(database_url),
-    )  # fmt: skip
+    records = tmp_path / "records.sql"
+    await dump(libpq_url(database_url), records, "--exclude-schema=keystore")
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             account = await session.get(Account, erased.id)
@@ -116,12 +71,9 @@ async def test_a_restored_records_dump_does_not_reopen_an_erased_residents_recor
             receipt = await erase_resident(session, keys, account, PACKAGES)
         assert receipt.records_deleted == 5
 
-        name, restored = restored_engine
-        await _run(
-            _PG_BIN / "psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--file", dump,
-            _libpq(database_url, name),
-        )  # fmt: skip
-        async with restored.connect() as connection:
+        restored = await scratch_databases.new()
+        await restore(restored.url, records)
+        async with restored.engine.connect() as connection:
             schemas = set(await connection.scalars(text("SELECT nspname FROM pg_namespace")))
             rows = {
                 resident: (

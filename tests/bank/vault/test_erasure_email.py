@@ -10,15 +10,13 @@ reapplies the erasure journal here: the address must not open even before that.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.crypto.keyring import KeyringError, LocalKeyring
 from bank.identity.models import Account
@@ -27,31 +25,9 @@ from bank.identity.protect import AccountSecrets, AddressDoesNotOpen, SealedUnde
 from bank.settings import Settings
 from tests.bank.identity.flows import committed
 from tests.bank.vault.conftest import Resident, Residents
-from tests.bank.vault.test_erasure_backup import _PG_BIN, _libpq, _run
+from tests.scratch import ScratchDatabases, dump, libpq_url, restore
 
 pytestmark = pytest.mark.committing
-
-
-@pytest.fixture
-async def restored(database_url: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    """An empty database of the test's own (its libpq URL) to restore the dumps into."""
-    name = f"bank_restore_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(
-        make_url(_libpq(database_url, "postgres")).set(drivername="postgresql+asyncpg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_async_engine(
-        make_url(_libpq(database_url, name)).set(drivername="postgresql+asyncpg")
-    )
-    try:
-        yield _libpq(database_url, name), engine
-    finally:
-        await engine.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def _mail(engine: AsyncEngine, secrets_: AccountSecrets, resident: Resident) -> uuid.UUID:
@@ -73,7 +49,7 @@ async def test_a_records_dump_restored_after_an_erasure_opens_no_address_or_mail
     engine: AsyncEngine,
     settings: Settings,
     database_url: str,
-    restored: tuple[str, AsyncEngine],
+    scratch_databases: ScratchDatabases,
     tmp_path: Path,
 ) -> None:
     secrets_: AccountSecrets = committing_app.state.account_secrets
@@ -82,23 +58,18 @@ async def test_a_records_dump_restored_after_an_erasure_opens_no_address_or_mail
     mails = {who.id: await _mail(engine, secrets_, who) for who in (erased, kept)}
 
     records = tmp_path / "records.sql"
-    await _run(
-        _PG_BIN / "pg_dump", "--no-owner", "--exclude-schema=keystore", "--file", records,
-        _libpq(database_url),
-    )  # fmt: skip
+    await dump(libpq_url(database_url), records, "--exclude-schema=keystore")
     erasure = await committing_client.post(
         "/v1/me/erasure", json={"password": erased.password}, headers=erased.headers()
     )
     assert erasure.status_code == 200, erasure.text
 
-    url, restored_engine = restored
+    restored = await scratch_databases.new()
+    restored_engine = restored.engine
     current_keys = tmp_path / "keystore.sql"
-    await _run(
-        _PG_BIN / "pg_dump", "--no-owner", "--schema=keystore", "--file", current_keys,
-        _libpq(database_url),
-    )  # fmt: skip
-    for dump in (records, current_keys):
-        await _run(_PG_BIN / "psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--file", dump, url)
+    await dump(libpq_url(database_url), current_keys, "--schema=keystore")
+    for dumped in (records, current_keys):
+        await restore(restored.url, dumped)
 
     keyring = LocalKeyring.from_settings(settings)
     async with AsyncSession(restored_engine) as session:

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from litestar import Litestar
 from pydantic import SecretStr
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.app import create_app
 from bank.auth.models import TokenFamily
@@ -33,33 +30,11 @@ from bank.vault.models import ErasureReceipt, Link, Record, StepDay
 from bank.vault.reapply import _REAPPLY_LOCK
 from tests.bank.identity.flows import post_form
 from tests.bank.vault.conftest import ClientPrincipal, Clients, Resident, Residents
-from tests.bank.vault.test_erasure_backup import _PG_BIN, _libpq, _run
 from tests.bank.vault.test_sources_api import SUBWAY, TAPS, card_of, link_card, ride
 from tests.conftest import serve
+from tests.scratch import ScratchDatabases, dump, libpq_url, restore
 
 Client = httpx.AsyncClient
-
-
-@pytest.fixture
-async def restored(database_url: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    """An empty database of the test's own (its libpq URL) to restore the dump into."""
-    name = f"bank_restore_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(
-        make_url(_libpq(database_url, "postgres")).set(drivername="postgresql+asyncpg"),
-        isolation_level="AUTOCOMMIT",
-    )
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_async_engine(
-        make_url(_libpq(database_url, name)).set(drivername="postgresql+asyncpg")
-    )
-    try:
-        yield _libpq(database_url, name), engine
-    finally:
-        await engine.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def _fill(
@@ -100,7 +75,7 @@ async def test_a_full_dump_restored_after_an_erasure_erases_the_resident_again_b
     committing_sources: Clients,
     settings: Settings,
     database_url: str,
-    restored: tuple[str, AsyncEngine],
+    scratch_databases: ScratchDatabases,
     tmp_path: Path,
 ) -> None:
     client = committing_client
@@ -111,18 +86,17 @@ async def test_a_full_dump_restored_after_an_erasure_erases_the_resident_again_b
     await _fill(client, erased, subway, erased_card, today, 61_000)
     await _fill(client, kept, subway, kept_card, today, 62_000)
 
-    dump = tmp_path / "everything.sql"
-    await _run(_PG_BIN / "pg_dump", "--no-owner", "--file", dump, _libpq(database_url))
+    everything = tmp_path / "everything.sql"
+    await dump(libpq_url(database_url), everything)
     erasure = await client.post(
         "/v1/me/erasure", json={"password": erased.password}, headers=erased.headers()
     )
     assert erasure.status_code == 200, erasure.text
     receipt_id = uuid.UUID(erasure.json()["receipt_id"])
 
-    url, engine = restored
-    await _run(
-        _PG_BIN / "psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--file", dump, url
-    )  # fmt: skip
+    restored = await scratch_databases.new()
+    url, engine = restored.url, restored.engine
+    await restore(url, everything)
     held = await _held(engine, erased.id)
     assert all(held.values()), held  # the dump brought every kind of row back
 

@@ -11,7 +11,7 @@ erases them again before the app is ready, and everyone else's data still opens.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,8 +23,7 @@ import pytest
 from litestar import Litestar
 from pydantic import SecretStr
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bank.app import create_app
 from bank.auth.principals import PrincipalType
@@ -34,47 +33,50 @@ from bank.http.startup_gate import StartupGate
 from bank.settings import Settings
 from tests.bank.identity.flows import committed
 from tests.bank.vault.conftest import Clients, Residents, _minter, _Registrar
-from tests.bank.vault.test_erasure_backup import _PG_BIN, _libpq, _run
 from tests.bank.vault.test_erasure_restore import _check_served, _fill, _held
 from tests.bank.vault.test_sources_api import SUBWAY, card_of
 from tests.conftest import serve
+from tests.scratch import Scratch, ScratchDatabases, dump, libpq_url, restore
 
 pytestmark = pytest.mark.committing
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Scratch:
-    url: str  # libpq
-    engine: AsyncEngine
+class Separate:
+    """A records database and a key store database of its own, each at its history's head,
+    and the settings of an app on them (with a key directory and journal of the test's own)."""
+
+    records: Scratch
+    keys: Scratch
+    settings: Settings
+
+    async def registrar(self, app: Litestar) -> _Registrar:
+        """Residents and clients written straight into the records database, with tokens
+        `app` accepts (its lifespan must have started)."""
+
+        async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+            return await committed(self.records.engine, work)
+
+        return _Registrar(write, await _minter(app, write))
 
 
-@pytest.fixture
-async def scratch(database_url: str) -> AsyncIterator[Callable[[], Awaitable[Scratch]]]:
-    """`await scratch()`: a new, empty database on the test server, dropped afterwards."""
-    admin = create_async_engine(
-        make_url(_libpq(database_url, "postgres")).set(drivername="postgresql+asyncpg"),
-        isolation_level="AUTOCOMMIT",
+async def _separate(
+    settings: Settings, scratch_databases: ScratchDatabases, tmp_path: Path
+) -> Separate:
+    records, keys = await scratch_databases.new(), await scratch_databases.new()
+    async with records.engine.begin() as connection:
+        await connection.run_sync(upgrade)
+    async with keys.engine.begin() as connection:
+        await connection.run_sync(upgrade_keystore)
+    own = settings.model_copy(
+        update={
+            "database_url": SecretStr(records.url),
+            "keystore_database_url": SecretStr(keys.url),
+            "data_dir": tmp_path / "data",
+        }
     )
-    made: list[tuple[str, AsyncEngine]] = []
-
-    async def new() -> Scratch:
-        name = f"bank_scratch_{uuid.uuid4().hex[:12]}"
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = _libpq(database_url, name)
-        engine = create_async_engine(make_url(url).set(drivername="postgresql+asyncpg"))
-        made.append((name, engine))
-        return Scratch(url, engine)
-
-    try:
-        yield new
-    finally:
-        for name, engine in made:
-            await engine.dispose()
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    return Separate(records, keys, own)
 
 
 async def _keys_of(engine: AsyncEngine, resident_id: uuid.UUID) -> int:
@@ -86,13 +88,11 @@ async def _keys_of(engine: AsyncEngine, resident_id: uuid.UUID) -> int:
 
 
 async def test_with_a_key_store_of_its_own_keys_stay_there_and_a_records_backup_reerases(
-    settings: Settings, scratch: Callable[[], Awaitable[Scratch]], tmp_path: Path
+    settings: Settings, scratch_databases: ScratchDatabases, tmp_path: Path
 ) -> None:
-    records, keys = await scratch(), await scratch()
-    async with records.engine.begin() as connection:
-        await connection.run_sync(upgrade)
-    async with keys.engine.begin() as connection:
-        await connection.run_sync(upgrade_keystore)
+    separate = await _separate(settings, scratch_databases, tmp_path)
+    records, keys, own = separate.records, separate.keys, separate.settings
+    async with keys.engine.connect() as connection:
         # The key store's database holds the key store and nothing else.
         tables = await connection.scalar(
             text(
@@ -101,24 +101,13 @@ async def test_with_a_key_store_of_its_own_keys_stay_there_and_a_records_backup_
             )
         )
         assert tables == 0
-    own = settings.model_copy(
-        update={
-            "database_url": SecretStr(records.url),
-            "keystore_database_url": SecretStr(keys.url),
-            "data_dir": tmp_path / "data",  # a key directory (and journal) of the test's own
-        }
-    )
     today = datetime.now(ZoneInfo(settings.local_timezone)).date()
-
-    async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        return await committed(records.engine, work)
-
     app: Litestar = create_app(own)
     async with serve(app) as client:
         ready = await client.get("/health/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["keystore"] == "ok"
-        registrar = _Registrar(write, await _minter(app, write))
+        registrar = await separate.registrar(app)
         residents = Residents(registrar, app.state.account_secrets)
         subway = await Clients(registrar, PrincipalType.SOURCE).new(
             "ingest:transit", feeds=(SUBWAY,)
@@ -135,9 +124,9 @@ async def test_with_a_key_store_of_its_own_keys_stay_there_and_a_records_backup_
             assert await connection.scalar(select(func.count()).select_from(DataKey)) == 0
 
         # The records cluster's backup: a plain dump of the whole records database.
-        dump, keys_dump = tmp_path / "records.sql", tmp_path / "keys.sql"
-        await _run(_PG_BIN / "pg_dump", "--no-owner", "--file", dump, records.url)
-        await _run(_PG_BIN / "pg_dump", "--no-owner", "--file", keys_dump, keys.url)
+        records_dump, keys_dump = tmp_path / "records.sql", tmp_path / "keys.sql"
+        await dump(records.url, records_dump)
+        await dump(keys.url, keys_dump)
         erasure = await client.post(
             "/v1/me/erasure", json={"password": erased.password}, headers=erased.headers()
         )
@@ -145,10 +134,8 @@ async def test_with_a_key_store_of_its_own_keys_stay_there_and_a_records_backup_
         assert await _keys_of(keys.engine, erased.id) == 0
         assert await _keys_of(keys.engine, kept.id) == 1
 
-    restored = await scratch()
-    await _run(
-        _PG_BIN / "psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--file", dump, restored.url
-    )  # fmt: skip
+    restored = await scratch_databases.new()
+    await restore(restored.url, records_dump)
     back = await _held(restored.engine, erased.id)
     assert back["accounts"] == back["links"] == 1, back
     assert back["records"] > 0, back
@@ -166,10 +153,8 @@ async def test_with_a_key_store_of_its_own_keys_stay_there_and_a_records_backup_
 
     # The other way round: the key store's backup from before the erasure restored beside the
     # current records. Only the erased resident's key is back, and the reapply destroys it.
-    old_keys = await scratch()
-    await _run(
-        _PG_BIN / "psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--file", keys_dump, old_keys.url
-    )  # fmt: skip
+    old_keys = await scratch_databases.new()
+    await restore(old_keys.url, keys_dump)
     assert await _keys_of(old_keys.engine, erased.id) == 1
     beside: Litestar = create_app(
         own.model_copy(update={"keystore_database_url": SecretStr(old_keys.url)})
@@ -188,7 +173,7 @@ async def test_a_records_only_dump_beside_the_current_key_store_reerases_before_
     committing_sources: Clients,
     settings: Settings,
     database_url: str,
-    scratch: Callable[[], Awaitable[Scratch]],
+    scratch_databases: ScratchDatabases,
     tmp_path: Path,
 ) -> None:
     client = committing_client
@@ -200,26 +185,18 @@ async def test_a_records_only_dump_beside_the_current_key_store_reerases_before_
     await _fill(client, kept, subway, kept_card, today, 62_000)
 
     records = tmp_path / "records.sql"
-    await _run(
-        _PG_BIN / "pg_dump", "--no-owner", "--exclude-schema=keystore", "--file", records,
-        _libpq(database_url),
-    )  # fmt: skip
+    await dump(libpq_url(database_url), records, "--exclude-schema=keystore")
     erasure = await client.post(
         "/v1/me/erasure", json={"password": erased.password}, headers=erased.headers()
     )
     assert erasure.status_code == 200, erasure.text
 
     # The restore: the records from before the erasure, the key store as it is now.
-    restored = await scratch()
+    restored = await scratch_databases.new()
     current_keys = tmp_path / "keystore.sql"
-    await _run(
-        _PG_BIN / "pg_dump", "--no-owner", "--schema=keystore", "--file", current_keys,
-        _libpq(database_url),
-    )  # fmt: skip
-    for dump in (records, current_keys):
-        await _run(
-            _PG_BIN / "psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--file", dump, restored.url
-        )  # fmt: skip
+    await dump(libpq_url(database_url), current_keys, "--schema=keystore")
+    for dumped in (records, current_keys):
+        await restore(restored.url, dumped)
     back = await _held(restored.engine, erased.id)
     assert back["accounts"] == back["links"] == 1, back
     assert back["data_keys"] == 0, back
@@ -236,27 +213,18 @@ async def test_a_records_only_dump_beside_the_current_key_store_reerases_before_
 
 
 async def test_an_app_refuses_to_start_on_its_own_key_store_while_the_records_hold_keys(
-    settings: Settings, scratch: Callable[[], Awaitable[Scratch]], tmp_path: Path
+    settings: Settings, scratch_databases: ScratchDatabases, tmp_path: Path
 ) -> None:
     # Pointing BANK_KEYSTORE_DATABASE_URL at a new database before moving the keys would read
     # every resident as erased and make new version-1 keys beside the old ones.
-    records, keys = await scratch(), await scratch()
+    separate = await _separate(settings, scratch_databases, tmp_path)
+    records, own = separate.records, separate.settings
     async with records.engine.begin() as connection:
-        await connection.run_sync(upgrade)
         await connection.execute(
             insert(DataKey).values(
                 resident_id=uuid.uuid4(), version=1, wrapped_key=b"k", kek_version=1, seals=1
             )
         )
-    async with keys.engine.begin() as connection:
-        await connection.run_sync(upgrade_keystore)
-    own = settings.model_copy(
-        update={
-            "database_url": SecretStr(records.url),
-            "keystore_database_url": SecretStr(keys.url),
-            "data_dir": tmp_path / "data",
-        }
-    )
     with pytest.raises(BaseExceptionGroup) as refused:  # the lifespan's task group's
         async with serve(create_app(own)):
             pass
@@ -268,28 +236,14 @@ async def test_an_app_refuses_to_start_on_its_own_key_store_while_the_records_ho
 
 
 async def test_a_key_store_database_that_does_not_answer_is_503_and_not_ready(
-    settings: Settings, scratch: Callable[[], Awaitable[Scratch]], tmp_path: Path
+    settings: Settings, scratch_databases: ScratchDatabases, tmp_path: Path
 ) -> None:
-    records, keys = await scratch(), await scratch()
-    async with records.engine.begin() as connection:
-        await connection.run_sync(upgrade)
-    async with keys.engine.begin() as connection:
-        await connection.run_sync(upgrade_keystore)
-    own = settings.model_copy(
-        update={
-            "database_url": SecretStr(records.url),
-            "keystore_database_url": SecretStr(keys.url),
-            "data_dir": tmp_path / "data",
-        }
-    )
-
-    async def write(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        return await committed(records.engine, work)
-
+    separate = await _separate(settings, scratch_databases, tmp_path)
+    own = separate.settings
     today = datetime.now(ZoneInfo(settings.local_timezone)).date()
     app: Litestar = create_app(own)
     async with serve(app) as client:
-        registrar = _Registrar(write, await _minter(app, write))
+        registrar = await separate.registrar(app)
         resident = await Residents(registrar, app.state.account_secrets).new()
         day = {"day": today.isoformat(), "steps": 4321, "platform": "healthkit"}
         pushed = await client.post("/v1/me/steps", json={"days": [day]}, headers=resident.headers())
