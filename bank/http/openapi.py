@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import msgspec
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.config.app import AppConfig
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Operation, Tag
+from litestar.openapi.spec import Operation, Schema, Tag
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.typing import FieldDefinition
@@ -258,6 +260,49 @@ def document(handler: HTTPRouteHandler, path_parameters: Iterable[str]) -> None:
     )
 
 
+def _constrain_items(properties: Mapping[str, Any], struct_field: msgspec.inspect.Field) -> None:
+    """State a list field's item constraints (`list[Annotated[int, Meta(ge=0)]]`), which
+    Litestar leaves out of the items' schema."""
+    kind = struct_field.type
+    while isinstance(kind, msgspec.inspect.Metadata | msgspec.inspect.UnionType):
+        if isinstance(kind, msgspec.inspect.Metadata):
+            kind = kind.type
+            continue
+        arms = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(arms) != 1:
+            return
+        kind = arms[0]
+    if not isinstance(kind, msgspec.inspect.ListType):
+        return
+    found = properties.get(struct_field.encode_name)
+    arrays = [found, *(getattr(found, "one_of", None) or [])]
+    for array in arrays:
+        items = getattr(array, "items", None)
+        if isinstance(items, Schema):
+            _apply(items, kind.item_type)
+
+
+def _apply(schema: Schema, kind: msgspec.inspect.Type) -> None:
+    if isinstance(kind, msgspec.inspect.Metadata):
+        for key, value in ((kind.extra_json_schema or {}).get("extra") or {}).items():
+            setattr(schema, key, value)
+        kind = kind.type
+    limits: dict[str, str] = {}
+    if isinstance(kind, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        limits = {
+            "ge": "minimum",
+            "le": "maximum",
+            "gt": "exclusive_minimum",
+            "lt": "exclusive_maximum",
+        }
+    elif isinstance(kind, msgspec.inspect.StrType):
+        limits = {"min_length": "min_length", "max_length": "max_length", "pattern": "pattern"}
+    for source, target in limits.items():
+        value = getattr(kind, source)
+        if value is not None:
+            setattr(schema, target, value)
+
+
 # What each area of the API is for, shown above its operations in the docs (the tags the
 # packages' controllers use; a test checks every operation's tag is described here).
 API_TAGS = (
@@ -300,9 +345,23 @@ API_TAGS = (
 )
 
 
-class OperationDocs(InitPlugin, ReceiveRoutePlugin):
-    """Documents every operation of the app as its routes are registered, and describes the
-    areas (tags) the operations are grouped in."""
+class OperationDocs(InitPlugin, ReceiveRoutePlugin, StructSchemaPlugin):
+    """Documents every operation of the app as its routes are registered, describes the areas
+    (tags) the operations are grouped in, and closes the schema of every Struct that refuses
+    unknown fields (`additionalProperties: false`, which Litestar leaves out): a generated
+    client must not send a member the server refuses."""
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.forbid_unknown_fields:
+                schema.additional_properties = False
+            for struct_field in info.fields:
+                _constrain_items(schema.properties or {}, struct_field)
+        return schema
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         config = app_config.openapi_config
