@@ -12,14 +12,16 @@ is decoded, so the checks around decoding cost no second decode.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from litestar import Request
 from litestar.datastructures import FormMultiDict, Headers
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import ParameterKwarg
 from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
+from bank.errors import VALIDATION_FAILED, DomainError, FieldProblem
 from bank.http.json_guard import (
     MalformedJson,
     MalformedQuery,
@@ -47,6 +49,38 @@ def _is_utf8(urlencoded: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+class RepeatedParameter(DomainError):
+    """A query parameter that takes one value, given more than once: the request reads, but
+    breaks the schema (which says one value), so 422 rather than the first value quietly."""
+
+    problem = VALIDATION_FAILED
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The query parameter {name} is given more than once.",
+            ja=f"クエリパラメータ {name} が2回以上指定されています。",
+            errors=[FieldProblem("query", name, "is given more than once")],
+        )
+
+
+def _repeated_single_parameter(scope: Scope) -> str | None:
+    """The name of a query parameter the route takes once that the query string repeats."""
+    query = scope.get("query_string", b"")
+    handler = scope.get("route_handler")
+    if b"&" not in query or not isinstance(handler, HTTPRouteHandler):
+        return None
+    names = [name for name, _ in parse_qsl(query.decode("utf-8"), keep_blank_values=True)]
+    repeated = {name for name in names if names.count(name) > 1}
+    if not repeated:
+        return None
+    for field_name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        name = kwarg.query if isinstance(kwarg, ParameterKwarg) and kwarg.query else field_name
+        if name in repeated and not field.is_non_string_sequence:
+            return name
+    return None
 
 
 def _lacks_its_json_body(scope: Scope) -> bool:
@@ -81,6 +115,9 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
                     "The query string is not UTF-8 once percent-decoded.",
                     ja="クエリ文字列がパーセントデコード後に UTF-8 になりません。",
                 )
+            repeated = _repeated_single_parameter(scope)
+            if repeated is not None:
+                raise RepeatedParameter(repeated)
             if _lacks_its_json_body(scope):
                 # Litestar would read no body as a missing `data` field: a 422 naming `'data'`.
                 # A body that is not there cannot be read: 400, as for bad JSON.

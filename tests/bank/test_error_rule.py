@@ -89,6 +89,21 @@ async def test_a_readable_query_that_breaks_the_schema_is_422(
     assert [(e["location"], e["path"]) for e in problem["errors"]] == [("query", name)]
 
 
+@pytest.mark.parametrize(
+    "query", ["day=2026-11-01&day=2026-11-02", "day=2026-11-01&limit=3&limit=3"]
+)
+async def test_a_parameter_taken_once_given_twice_is_422(probe_client: Client, query: str) -> None:
+    response = await probe_client.get(f"/v1/test/search?{query}")
+    problem = assert_problem(response, 422, "validation-failed")
+    assert problem["errors"][0]["location"] == "query"
+    assert problem["errors"][0]["detail"] == "is given more than once"
+
+
+async def test_a_parameter_the_route_does_not_take_is_ignored(probe_client: Client) -> None:
+    response = await probe_client.get("/v1/test/search?day=2026-11-01&x=1&x=2")
+    assert response.status_code == 200, response.text
+
+
 def _expected_for_body(body: bytes) -> int:
     """What the rule says a body earns, decided without the app: 400 if it cannot be read (the
     decoder or the guard refuses it), 422 if it reads but is not a ReadingBatch, else 201."""
