@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.openapi.spec import Example
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bank.audit import Principal as AuditPrincipal
@@ -47,6 +48,16 @@ _Scope = Annotated[
     msgspec.Meta(min_length=1, max_length=64, extra_json_schema={"extra": {"enum": all_scopes()}}),
 ]
 _REASON = "Free text kept in the audit log (stream `clients`) with the operator; never logged."
+# What the registry makes (bank.auth.clients): the kind, then a random part.
+CLIENT_ID_PATTERN = r"^(resident-app|partner|source|operator-console)-[A-Za-z0-9_-]{1,64}$"
+ClientIdParameter = Annotated[
+    str,
+    PathParameter(
+        pattern=CLIENT_ID_PATTERN,
+        description="The client's id, as registration answered it.",
+        examples=[Example(summary="A partner", value="partner-Sapporo-Wellness-4F7hD")],
+    ),
+]
 
 
 class ClientCertification(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -272,7 +283,7 @@ class ClientAdminController(Controller):
         responses=problem_responses(ClientNotFound),
     )
     async def get_client(
-        self, client_id: FromPath[str], db_session: DbSession, state: State
+        self, client_id: ClientIdParameter, db_session: DbSession, state: State
     ) -> ClientRead:
         return _read(await _registry(db_session, state).get(client_id))
 
@@ -290,7 +301,7 @@ class ClientAdminController(Controller):
     )
     async def change_status(
         self,
-        client_id: FromPath[str],
+        client_id: ClientIdParameter,
         data: JSONBody[ClientStatusChange],
         principal: CurrentPrincipal,
         db_session: DbSession,

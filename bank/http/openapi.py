@@ -23,6 +23,7 @@ from litestar.config.app import AppConfig
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation, Schema, Tag
+from litestar.params import ParameterKwarg
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.typing import FieldDefinition
@@ -112,12 +113,22 @@ def shape_problems(handler: HTTPRouteHandler, path_parameters: Iterable[str]) ->
     path_parameters = set(path_parameters)
     if path_parameters:
         codes.add("not-found")  # a value that matches no resource, or no route
-    if not oauth and _query_parameters(handler, path_parameters):
+    if not oauth and (
+        _query_parameters(handler, path_parameters)
+        or any(_constrained(handler, name) for name in path_parameters)
+    ):
         codes.add("validation-failed")
     found = {PROBLEM_TYPES[code] for code in codes}
     for guard in handler.resolve_guards():
         found.update(getattr(guard, "problems", ()))
     return found
+
+
+def _constrained(handler: HTTPRouteHandler, name: str) -> bool:
+    """A path parameter with a pattern or length: a value that breaks it is a 422."""
+    field = handler.parsed_fn_signature.parameters.get(name)
+    kwarg = field.kwarg_definition if field is not None else None
+    return isinstance(kwarg, ParameterKwarg) and kwarg.is_constrained
 
 
 def _query_parameters(handler: HTTPRouteHandler, path_parameters: set[str]) -> list[str]:
