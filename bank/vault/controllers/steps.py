@@ -14,13 +14,13 @@ from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, QueryParameter
 
 from bank.auth.guards import CurrentPrincipal, requires, security
+from bank.auth.passwords import WeakPassword
 from bank.auth.principals import PrincipalType
-from bank.http.context import client_address
 from bank.crypto.keystore import ResidentGone
 from bank.errors import KEY_PROVIDER_UNAVAILABLE
+from bank.http.context import client_address
 from bank.http.problems import problem_responses
 from bank.identity.accounts import SignInFailed
-from bank.auth.passwords import WeakPassword
 from bank.vault.controllers.outcomes import outcome_counts, refusal_views
 from bank.vault.controllers.params import Cursor, From, Month, To
 from bank.vault.deps import ErasureService, Reader, StepPushesService, provides
