@@ -8,6 +8,7 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tests.bank.browser import chromium  # noqa: F401 - the browser tests' fixture, by name
 from tests.bank.probe_routes import PROBE_TABLE_DDL, ProbeController
 from tests.conftest import serve
 

@@ -36,7 +36,10 @@ async def add_client(
     key: ECKey | RSAKey | OKPKey | None = None,
     scopes: tuple[str, ...] = ("partner:data",),
     active: bool = True,
+    feeds: tuple[str, ...] = (),
 ) -> tuple[str, ECKey | RSAKey | OKPKey]:
+    """A registered client whose key the caller holds (for real client assertions); a data
+    source (`kind=ClientKind.SOURCE`) names the `feeds` it pushes."""
     key = key or new_key()
     registry = ClientRegistry(session)
     client = await registry.register(
@@ -48,6 +51,7 @@ async def add_client(
             contact_email="privacy-desk@wellness.example.jp",
             certifications=(PMARK,),
             jwks={"keys": [dict(key.as_dict(private=False))]},
+            feeds=feeds,
         )
     )
     if active:

@@ -16,17 +16,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
-import pytest
 import uvicorn
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from litestar import Litestar
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bank.auth.clients import ClientRegistry, Registration
 from bank.auth.models import ClientKind, ClientStatus
 from tests.bank.identity.flows import PASSWORD, committed, mail_to, new_email, query_of
-from tests.system_deps import require_chromium
 
 
 def _free_port() -> int:
@@ -67,18 +65,6 @@ class CallbackRecorder:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/plain")]})  # fmt: skip
         await send({"type": "http.response.body", "body": b"app received the code"})
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    executable = await asyncio.to_thread(require_chromium)  # skipped, or failed under CI
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(executable),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        await browser.close()
 
 
 def _contrast(foreground: str, background: str) -> float:

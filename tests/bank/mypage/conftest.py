@@ -1,5 +1,5 @@
-"""The vault's residents and data sources (tests/bank/vault/conftest.py), for the pages' tests:
-a resident made by the fixtures signs in on the sign-in pages like anyone else."""
+"""The vault's residents, data sources and export worker (tests/bank/vault/conftest.py), for the
+pages' tests: a resident made by the fixtures signs in on the sign-in pages like anyone else."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.bank.vault.conftest import (  # noqa: F401 - fixtures, found by name
     committing_sources,
     residents,
     sources,
+    worker,
 )
 
 

@@ -9,7 +9,7 @@ from datetime import date
 import httpx
 
 from tests.bank.identity.flows import post_form
-from tests.bank.vault.conftest import ClientPrincipal, Resident
+from tests.bank.vault.conftest import Bearer, ClientPrincipal, Resident
 from tests.bank.vault.test_sources_api import (
     CHECKUPS,
     checkup,
@@ -40,7 +40,7 @@ def csrf_in(html: str) -> str:
 
 
 async def push_steps(
-    client: httpx.AsyncClient, resident: Resident, days: dict[date, int], platform: str
+    client: httpx.AsyncClient, resident: Bearer, days: dict[date, int], platform: str
 ) -> None:
     items = [
         {"day": day.isoformat(), "steps": steps, "platform": platform, "method": "automatic"}

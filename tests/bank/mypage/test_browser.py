@@ -9,136 +9,33 @@ English and must find nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import socket
 import zipfile
-from collections.abc import AsyncIterator
 from datetime import date
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import httpx
 import procrastinate
-import pytest
-import uvicorn
 from litestar import Litestar
-from playwright.async_api import (
-    Browser,
-    BrowserContext,
-    Page,
-    ViewportSize,
-    async_playwright,
-    expect,
-)
-from sqlalchemy import text
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bank.app import JOB_APP, PACKAGES
-from bank.db import Database, make_session_factory
-from bank.jobs import opened
 from bank.mypage.views import Month
-from bank.settings import Settings, as_libpq
-from bank.vault.resources import WorkerResources
+from bank.settings import Settings
+from tests.bank.browser import (
+    MYPAGE_TARGETS,
+    assert_accessible,
+    assert_no_strays,
+    assert_targets_large_enough,
+    free_port,
+    phone,
+    serving,
+)
 from tests.bank.mypage.flows import push_steps, ride_days, send_checkup
-from tests.bank.vault.conftest import Clients, Resident, Residents
+from tests.bank.vault.conftest import Clients, Resident, Residents, drain
 from tests.bank.vault.test_sources_api import INSURER, SUBWAY, card_of
-from tests.system_deps import require_chromium
 
 NEW_PASSWORD = "a longer pass phrase for the bank 42"
-PHONE: ViewportSize = {
-    "width": 390,
-    "height": 844,
-}  # the city's app shows these pages in a phone's web view
-_AXE = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def _serving(app: Litestar, port: int) -> AsyncIterator[str]:
-    """The app over real HTTP; its lifespan is already running (the committing fixtures')."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    executable = await asyncio.to_thread(require_chromium)  # skipped, or failed under CI
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(executable),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def worker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[procrastinate.App]:
-    async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
-        yield jobs
-    async with engine.begin() as connection:
-        await connection.execute(
-            text("DELETE FROM procrastinate_jobs WHERE task_name = 'vault:build_export'")
-        )
-
-
-async def _build_exports(
-    jobs: procrastinate.App, app: Litestar, settings: Settings, engine: AsyncEngine
-) -> None:
-    """A real job worker runs the queued export builds, then stops."""
-    resources_ = WorkerResources(
-        settings, Database(sessions=make_session_factory(engine)), app.state.keystore, PACKAGES
-    )
-    await jobs.run_worker_async(
-        queues=["exports"], wait=False, install_signal_handlers=False, listen_notify=False,
-        additional_context=resources_.as_context(),
-    )  # fmt: skip
-
-
-async def assert_accessible(page: Page) -> None:
-    """axe-core finds no violation on the page as it stands (every rule axe runs by default)."""
-    await page.evaluate(_AXE)
-    results: dict[str, Any] = await page.evaluate(
-        "axe.run(document, {resultTypes: ['violations']})"
-    )
-    violations = [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + "; ".join(", ".join(node["target"]) for node in v["nodes"])
-        for v in results["violations"]
-    ]
-    assert not violations, f"{page.url}:\n" + "\n".join(violations)
-
-
-async def _targets_are_large_enough(page: Page) -> None:
-    """Every button and every link outside running text is at least 44 px tall."""
-    small: list[str] = await page.evaluate(
-        """() => [...document.querySelectorAll(
-                'button, a.button, nav a, ul.pages a, summary, p > a:only-child, header a')]
-              .filter(e => e.getBoundingClientRect().height < 44)
-              .map(e => e.outerHTML.slice(0, 80))"""
-    )
-    assert not small, small
 
 
 async def _sign_in(page: Page, base: str, resident: Resident, password: str, ja: bool) -> None:
@@ -148,31 +45,6 @@ async def _sign_in(page: Page, base: str, resident: Resident, password: str, ja:
     await page.get_by_label("パスワード" if ja else "Password").fill(password)
     await page.get_by_role("button", name="サインイン" if ja else "Sign in").click()
     await page.wait_for_url(f"{base}/mypage")
-
-
-async def _phone(chromium: Browser, locale: str) -> tuple[BrowserContext, Page]:
-    context = await chromium.new_context(locale=locale, viewport=PHONE, accept_downloads=True)
-    failed: list[str] = []
-    # Every request the pages make goes to the bank: no CDN, no third party.
-    context.on("request", lambda r: failed.append(r.url) if "127.0.0.1" not in r.url else None)
-    page = await context.new_page()
-    # Console errors: a CSP violation is one ("Refused to ..."); an answer's status is not.
-    page.on(
-        "console",
-        lambda m: (
-            failed.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    context.set_default_timeout(15_000)
-    setattr(context, "third_party", failed)  # noqa: B010 - read back by _no_strays
-    return context, page
-
-
-def _no_strays(context: BrowserContext) -> None:
-    strays: list[str] = getattr(context, "third_party")  # noqa: B009
-    assert not strays, strays  # no request elsewhere, no CSP violation in the console
 
 
 async def test_a_resident_walks_through_mypage_in_both_languages(
@@ -199,13 +71,13 @@ async def test_a_resident_walks_through_mypage_in_both_languages(
     await send_checkup(api, resident, insurer, days[1], hba1c=6.7, ldl=130)
     card = card_of(5151)
 
-    async with _serving(committing_app, _free_port()) as base:
-        context, page = await _phone(chromium, "ja-JP")
+    async with serving(committing_app, free_port()) as base:
+        context, page = await phone(chromium, "ja-JP")
         await _sign_in(page, base, resident, resident.password, ja=True)
         await expect(page.get_by_text(resident.email)).to_be_visible()  # who is signed in
         assert await page.title() == "マイページ | さっぽろ市民情報銀行"
         await assert_accessible(page)
-        await _targets_are_large_enough(page)
+        await assert_targets_large_enough(page, MYPAGE_TARGETS)
 
         # Link a card on the links page; the number is posted, never put in a URL.
         await page.get_by_role("link", name="カード・保険証").first.click()
@@ -264,7 +136,7 @@ async def test_a_resident_walks_through_mypage_in_both_languages(
         await page.get_by_role("button", name="書き出しを依頼する").click()
         await expect(page.get_by_role("status")).to_have_text("作成中です")
         await assert_accessible(page)
-        await _build_exports(worker, committing_app, settings, engine)
+        await drain(worker, committing_app, settings, engine)
         await page.get_by_role("link", name="状況を更新する").click()
         await expect(page.get_by_role("status")).to_contain_text("ダウンロードできます")
         await assert_accessible(page)
@@ -285,10 +157,10 @@ async def test_a_resident_walks_through_mypage_in_both_languages(
         await page.get_by_role("button", name="パスワードを変更する").click()
         await expect(page.get_by_role("status")).to_contain_text("パスワードを変更しました")
         await assert_accessible(page)
-        _no_strays(context)
+        assert_no_strays(context)
 
         # The same pages in English, on another phone signed in with the new password.
-        english, en = await _phone(chromium, "en-GB")
+        english, en = await phone(chromium, "en-GB")
         await _sign_in(en, base, resident, NEW_PASSWORD, ja=False)
         assert await en.get_attribute("html", "lang") == "en"
         for path in (
@@ -297,7 +169,7 @@ async def test_a_resident_walks_through_mypage_in_both_languages(
         ):  # fmt: skip
             await en.goto(f"{base}{path}")
             await assert_accessible(en)
-            await _targets_are_large_enough(en)
+            await assert_targets_large_enough(en, MYPAGE_TARGETS)
         await en.goto(f"{base}/mypage/links")
         await en.get_by_label("Card number (16 or 17 digits)").fill("1234")  # too short
         await en.get_by_role("button", name="Link the card").click()
@@ -307,7 +179,7 @@ async def test_a_resident_walks_through_mypage_in_both_languages(
         await en.get_by_role("button", name="Sign out everywhere").click()
         await expect(en.get_by_role("status")).to_contain_text("signed out on every device")
         await assert_accessible(en)
-        _no_strays(english)
+        assert_no_strays(english)
         await english.close()
 
         # The Japanese phone was signed out too: sign in again, then delete the account.
@@ -322,7 +194,7 @@ async def test_a_resident_walks_through_mypage_in_both_languages(
         await assert_accessible(page)
         await page.goto(f"{base}/mypage")
         assert "/signin" in page.url  # the session went with the account
-        _no_strays(context)
+        assert_no_strays(context)
         await context.close()
 
     gone = await api.get("/v1/me/links/", headers=resident.headers())

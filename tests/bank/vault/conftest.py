@@ -20,12 +20,14 @@ from functools import cache
 from typing import Protocol, TypeVar
 
 import httpx
+import procrastinate
 import pytest
 from litestar import Litestar
 from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from bank.app import JOB_APP, PACKAGES
 from bank.auth.clients import ClientRegistry, Registration
 from bank.auth.keys import ActiveKey, SigningKeys
 from bank.auth.models import ClientKind, ClientStatus, OAuthClient, TokenFamily
@@ -34,11 +36,14 @@ from bank.auth.principals import PrincipalType
 from bank.auth.tokens import mint_access_token
 from bank.crypto.keystore import DataKey
 from bank.crypto.tokens import new_token
+from bank.db import Database, make_session_factory
 from bank.db.migrate import upgrade_all
 from bank.identity.models import Account
 from bank.identity.protect import AccountSecrets
-from bank.settings import Settings
+from bank.jobs import opened
+from bank.settings import Settings, as_libpq
 from bank.vault.models import ErasureReceipt
+from bank.vault.resources import WorkerResources
 from tests.bank.auth.factories import CORPORATE_NUMBER, PMARK, new_key
 from tests.bank.identity.flows import PASSWORD, committed, keyring_sealed_email, new_email
 
@@ -49,6 +54,14 @@ class Writer(Protocol):
     """Runs `work` in a transaction the app's requests can see, and returns its result."""
 
     async def __call__(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T: ...
+
+
+class Bearer(Protocol):
+    """Whatever calls the API with a bearer token: a resident or a client of these fixtures
+    (a token minted per call, with the scopes named) or a token a test obtained from the
+    authorization server, as a real app or data source does."""
+
+    def headers(self, *scopes: str) -> dict[str, str]: ...
 
 
 RESIDENT_SCOPES = ("records:read", "records:write", "account")
@@ -367,3 +380,31 @@ async def vault(own_database: AsyncEngine) -> AsyncEngine:
     async with own_database.begin() as connection:
         await connection.execute(text("TRUNCATE keystore.data_keys, accounts CASCADE"))
     return own_database
+
+
+# --- the export builds' job worker ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def worker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[procrastinate.App]:
+    """The process's job app, connected; the export builds it leaves queued are deleted after."""
+    async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
+        yield jobs
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM procrastinate_jobs WHERE task_name = 'vault:build_export'")
+        )
+
+
+async def drain(
+    jobs: procrastinate.App, app: Litestar, settings: Settings, engine: AsyncEngine
+) -> None:
+    """A real job worker runs the export builds queued now, then stops (no waiting: a test
+    decides when the worker has run)."""
+    resources = WorkerResources(
+        settings, Database(sessions=make_session_factory(engine)), app.state.keystore, PACKAGES
+    )
+    await jobs.run_worker_async(
+        queues=["exports"], wait=False, install_signal_handlers=False, listen_notify=False,
+        additional_context=resources.as_context(),
+    )  # fmt: skip

@@ -13,7 +13,6 @@ import json
 import math
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,21 +25,19 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bank import reference
-from bank.app import JOB_APP, PACKAGES, create_app
-from bank.db import Database, make_session_factory
-from bank.jobs import opened
-from bank.settings import Settings, as_libpq
+from bank.app import create_app
+from bank.db import Database
+from bank.settings import Settings
 from bank.vault.errors import ExportLimitReached
 from bank.vault.exports import Exports
 from bank.vault.jobs import enqueue_export_build
 from bank.vault.models import Export
 from bank.vault.repository import ExportRows
-from bank.vault.resources import WorkerResources
 from bank.vault.rules.exports import day_start, next_day_start
 from bank.vault.settings import VaultSettings
 from tests.bank.identity.flows import committed
 from tests.bank.test_problems import assert_problem
-from tests.bank.vault.conftest import Clients, Residents
+from tests.bank.vault.conftest import Clients, Residents, drain
 from tests.bank.vault.test_export_files import (
     assert_instant,
     assert_times_follow_the_rule,
@@ -71,30 +68,6 @@ def per_day(app: Litestar) -> int:
 
 def status_url(export_id: str | uuid.UUID) -> str:
     return f"/v1/me/exports/{export_id}"
-
-
-@pytest.fixture
-async def worker(
-    settings: Settings, engine: AsyncEngine, committing_app: Litestar
-) -> AsyncIterator[procrastinate.App]:
-    async with opened(JOB_APP, as_libpq(settings.async_database_url())) as jobs:
-        yield jobs
-    async with engine.begin() as connection:
-        await connection.execute(
-            text("DELETE FROM procrastinate_jobs WHERE task_name = 'vault:build_export'")
-        )
-
-
-async def drain(
-    jobs: procrastinate.App, app: Litestar, settings: Settings, engine: AsyncEngine
-) -> None:
-    resources = WorkerResources(
-        settings, Database(sessions=make_session_factory(engine)), app.state.keystore, PACKAGES
-    )
-    await jobs.run_worker_async(
-        queues=["exports"], wait=False, install_signal_handlers=False, listen_notify=False,
-        additional_context=resources.as_context(),
-    )  # fmt: skip
 
 
 _BUILD_JOBS = text(

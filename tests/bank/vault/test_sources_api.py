@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bank.settings import Settings
 from bank.vault.models import Link, Record
 from tests.bank.test_problems import assert_problem
-from tests.bank.vault.conftest import ClientPrincipal, Clients, Resident, Residents
+from tests.bank.vault.conftest import Bearer, ClientPrincipal, Clients, Resident, Residents
 
 Client = httpx.AsyncClient
 TAPS = "/v1/ingest/transit-taps"
@@ -85,7 +85,7 @@ async def link_member(client: Client, resident: Resident, member: str) -> None:
     assert response.status_code == 201, response.text
 
 
-async def push_taps(client: Client, source: ClientPrincipal, taps: list[Any]) -> Any:
+async def push_taps(client: Client, source: Bearer, taps: list[Any]) -> Any:
     response = await client.post(
         TAPS, json={"taps": taps}, headers=source.headers("ingest:transit")
     )

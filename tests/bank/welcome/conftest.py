@@ -6,11 +6,11 @@ in development (the bank's callback page, Swagger UI's redirect page) are this s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import base64
+import hashlib
 import html
 import re
-import socket
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,37 +26,11 @@ from bank.db import Database, make_session_factory
 from bank.demo.accounts import DemoApp, demo_app_redirects, ensure_demo_app
 from bank.demo.seed import seed_city
 from bank.settings import Settings
+from tests.bank.browser import free_port, serving
 from tests.bank.identity.flows import residents_erased_afterwards
 from tests.conftest import serve
 
 SEED = 2026
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Litestar, port: int) -> AsyncIterator[None]:
-    """The app over real HTTP; its lifespan is already running (`serve`)."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass(frozen=True)
@@ -89,6 +62,23 @@ async def dev_bank(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Dev
 
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE code verifier and its S256 challenge (RFC 7636)."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def demo_authorize_url(bank: DevBank, challenge: str, *, scope: str, state: str) -> str:
+    """The demo app's authorization request, its code to land on the bank's callback page."""
+    query = httpx.QueryParams(
+        response_type="code", client_id=bank.demo_app.client_id,
+        redirect_uri=f"{bank.url}/dev/callback", scope=scope, state=state,
+        code_challenge=challenge, code_challenge_method="S256",
+    )  # fmt: skip
+    return f"{bank.url}/oauth/authorize?{query}"
 
 
 async def sign_in_and_follow(http: httpx.AsyncClient, authorize_url: str, bank: DevBank) -> str:

@@ -7,77 +7,14 @@ button obtains a token with the demo app (code flow with PKCE) that the API acce
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
 import secrets
-from collections.abc import AsyncIterator
-from importlib import resources
-from typing import Any
 
 import httpx
-import pytest
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, expect
 
+from tests.bank.browser import PHONE, check_both_languages
 from tests.bank.identity.flows import PASSWORD
-from tests.bank.welcome.conftest import DevBank
-from tests.system_deps import require_chromium
-
-PHONE: ViewportSize = {"width": 390, "height": 844}
-_AXE = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text()
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    executable = await asyncio.to_thread(require_chromium)  # skipped, or failed under CI
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(executable),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        await browser.close()
-
-
-async def assert_accessible(page: Page) -> None:
-    """axe-core finds no violation on the page as it stands (every rule it runs by default)."""
-    await page.evaluate(_AXE)
-    results: dict[str, Any] = await page.evaluate(
-        "axe.run(document, {resultTypes: ['violations']})"
-    )
-    violations = [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + "; ".join(", ".join(node["target"]) for node in v["nodes"])
-        for v in results["violations"]
-    ]
-    assert not violations, f"{page.url}:\n" + "\n".join(violations)
-
-
-async def assert_targets_large_enough(page: Page) -> None:
-    """Every link in a list or the header, and every button, is at least 44 px tall."""
-    small: list[str] = await page.evaluate(
-        """() => [...document.querySelectorAll('button, header a, ul.pages a')]
-              .filter(e => e.getBoundingClientRect().height < 44)
-              .map(e => e.outerHTML.slice(0, 80))"""
-    )
-    assert not small, small
-
-
-async def check_both_languages(page: Page) -> None:
-    """axe and the target sizes on the page, then on the same page in the other language."""
-    first = await page.get_attribute("html", "lang")
-    await assert_accessible(page)
-    await assert_targets_large_enough(page)
-    await page.locator("header nav a").click()
-    await expect(page.locator("html")).not_to_have_attribute("lang", first or "")
-    await assert_accessible(page)
-    await assert_targets_large_enough(page)
-
-
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+from tests.bank.welcome.conftest import DevBank, demo_authorize_url, pkce_pair
 
 
 async def test_the_landing_page_links_everything_and_shows_the_demo(
@@ -107,12 +44,9 @@ async def test_the_demo_apps_code_lands_on_the_callback_page(
     context = await chromium.new_context(viewport=PHONE, locale="en-US")
     page = await context.new_page()
     _, challenge = pkce_pair()
-    query = httpx.QueryParams(
-        response_type="code", client_id=dev_bank.demo_app.client_id,
-        redirect_uri=f"{dev_bank.url}/dev/callback", scope="account records:read",
-        state="browser", code_challenge=challenge, code_challenge_method="S256",
-    )  # fmt: skip
-    await page.goto(f"{dev_bank.url}/oauth/authorize?{query}")
+    await page.goto(
+        demo_authorize_url(dev_bank, challenge, scope="account records:read", state="browser")
+    )
     await page.get_by_label("Email address").fill(dev_bank.email)
     await page.get_by_label("Password").fill(dev_bank.password)
     await page.get_by_role("button", name="Sign in").click()
