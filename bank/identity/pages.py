@@ -55,6 +55,20 @@ _TEMPLATES = Environment(
 )
 
 
+# The page a form's answer's language link leads to: that step's own page (GET) in the other
+# language, its return_to kept; never the POST's path, which has no page to show (405), and
+# never the address, which stays out of URLs (a page reached so asks for it again).
+_PAGE_OF_TEMPLATE = {
+    "signin.html": "/signin",
+    "totp.html": "/signin/totp",
+    "signup.html": "/signup",
+    "verify.html": "/signup/verify",
+    "reset.html": "/reset",
+    "reset_confirm.html": "/reset/confirm",
+    "message.html": "/signin",  # a reset's "done": the next step is signing in
+}
+
+
 def safe_return_to(value: str | None) -> str:
     """Only our own authorization endpoint, account page or マイページ: never an open redirect."""
     if not value or len(value) > 4096:
@@ -163,10 +177,15 @@ class IdentityPages(Controller):
     ) -> Response[str]:
         page = _page_context(request, state)
         t = translator(page.language)
+        other = next(code for code in LANGUAGES if code != page.language)
+        switch_url = page.switch_url
+        if request.method != "GET":
+            query = urlencode({"return_to": return_to, "lang": other})
+            switch_url = f"{_PAGE_OF_TEMPLATE.get(template, '/signin')}?{query}"
         html = _TEMPLATES.get_template(template).render(
             lang=page.language,
-            other_lang=next(code for code in LANGUAGES if code != page.language),
-            switch_url=page.switch_url,
+            other_lang=other,
+            switch_url=switch_url,
             t=t,
             title=t[title],
             error=t[error] if error else None,
@@ -398,6 +417,18 @@ class IdentityPages(Controller):
             return_to=return_to, notice="verify_sent", email=email,
         )  # fmt: skip
 
+    @get("/signup/verify")
+    async def verify_page(
+        self, request: Request[Any, Any, Any], state: State, db_session: DbSession
+    ) -> Response[str]:
+        """The code form as a page of its own (where a verification page's language link
+        leads): the address is asked for again, as it never rides in a URL."""
+        return_to = safe_return_to(request.query_params.get("return_to"))
+        return await self._render(
+            request, state, db_session, "verify.html", title="verify_title",
+            return_to=return_to, email="",
+        )  # fmt: skip
+
     @post("/signup/verify", opt=FORM, status_code=303)
     async def verify(
         self, request: Request[Any, Any, Any], state: State, db_session: DbSession
@@ -476,6 +507,17 @@ class IdentityPages(Controller):
         return await self._render(
             request, state, db_session, "reset_confirm.html", title="reset_title",
             return_to=return_to, notice="reset_sent", email=email,
+        )  # fmt: skip
+
+    @get("/reset/confirm")
+    async def reset_confirm_page(
+        self, request: Request[Any, Any, Any], state: State, db_session: DbSession
+    ) -> Response[str]:
+        """The reset code form as a page of its own, the address asked for again."""
+        return_to = safe_return_to(request.query_params.get("return_to"))
+        return await self._render(
+            request, state, db_session, "reset_confirm.html", title="reset_title",
+            return_to=return_to, email="",
         )  # fmt: skip
 
     @post("/reset/confirm", opt=FORM, status_code=200)

@@ -6,6 +6,10 @@ written in their own transactions while the failing request rolls back, as in pr
 
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 import pytest
 from litestar import Litestar
@@ -294,3 +298,97 @@ async def test_a_password_reset_ends_every_signed_in_browser(
     ended = await committing_client.get("/account")
     assert ended.status_code == 303
     assert ended.headers["location"].startswith("/signin")
+
+
+_SWITCH = re.compile(r'<nav aria-label="[^"]*">\s*<a href="([^"]+)" lang="(\w+)"')
+
+
+def _language_link(page: httpx.Response) -> tuple[str, str]:
+    """The header's language link of a page: where it leads, and the language it names."""
+    match = _SWITCH.search(page.text)
+    assert match is not None, "the page has no language link"
+    return html.unescape(match.group(1)), match.group(2)
+
+
+async def test_every_forms_answer_links_to_its_own_step_in_the_other_language(
+    committing_client: httpx.AsyncClient, committing_app: Litestar, engine: AsyncEngine
+) -> None:
+    """A form's answer has no page of its own: its language link leads to the same step's
+    page (never the POST's path, which would answer 405), keeps where the resident was going,
+    and carries no address."""
+    client, email, back = committing_client, new_email(), "/mypage"
+
+    async def answer(path: str, **fields: str) -> httpx.Response:
+        return await post_form(client, path, {**fields, "return_to": back})
+
+    signed_up = await answer("/signup", email=email, password=PASSWORD)
+    code = (await mail_to(engine, committing_app, email, "verify_email")).payload["code"]
+    wrong = "000000" if code != "000000" else "111111"
+    answers = {
+        "/signup/verify": [
+            signed_up,
+            await answer("/signup/resend", email=email),
+            await answer("/signup/verify", email=email, code=wrong),
+            await answer("/signin", email=email, password=PASSWORD),  # unverified: the code
+        ],
+        "/signup": [await answer("/signup", email="no-at-sign", password=PASSWORD)],
+        "/reset/confirm": [
+            await answer("/reset", email=email),
+            await answer("/reset/confirm", email=email, code=wrong, password=PASSWORD),
+        ],
+    }
+    reset = (await mail_to(engine, committing_app, email, "reset_password")).payload["code"]
+    answers["/signin"] = [
+        await answer("/signin", email=email, password="not the password at all"),
+        # The reset done: what comes next is signing in.
+        await answer("/reset/confirm", email=email, code=reset, password=f"{PASSWORD} anew!"),
+    ]
+    for step, pages in answers.items():
+        for page in pages:
+            assert page.text.startswith('<!doctype html>\n<html lang="ja">'), page.text[:80]
+            link, language = _language_link(page)
+            assert language == "en"
+            assert email not in link  # no address in a URL
+            assert "%40" not in link
+            assert urlsplit(link).path == step, link
+            assert parse_qs(urlsplit(link).query) == {"return_to": [back], "lang": ["en"]}
+            shown = await client.get(link)
+            assert shown.status_code == 200, (link, shown.text)
+            assert '<html lang="en">' in shown.text
+            assert f'name="return_to" value="{back}"' in shown.text
+            await client.get("/signin?lang=ja")  # back to Japanese for the next answer
+
+
+async def test_the_code_is_accepted_on_the_page_the_language_link_leads_to(
+    committing_client: httpx.AsyncClient, committing_app: Litestar, engine: AsyncEngine
+) -> None:
+    """Reached without the address (it never rides in a URL), the code page asks for it."""
+    client, email = committing_client, new_email()
+    answer = await post_form(
+        client, "/signup", {"email": email, "password": PASSWORD, "return_to": "/mypage"}
+    )
+    link, _ = _language_link(answer)
+    page = await client.get(link)
+    assert '<input id="email" name="email" type="email"' in page.text
+    assert 'action="/signup/resend"' not in page.text  # a resend needs the address: not here
+    code = (await mail_to(engine, committing_app, email, "verify_email")).payload["code"]
+    verified = await post_form(
+        client, "/signup/verify", {"email": email, "code": code, "return_to": "/mypage"},
+        page=link,
+    )  # fmt: skip
+    assert verified.status_code == 303, verified.text
+    assert verified.headers["location"] == "/mypage"
+    # The reset's code page, likewise.
+    reset = await client.get("/reset/confirm?lang=en")
+    assert reset.status_code == 200
+    assert '<input id="email" name="email" type="email"' in reset.text
+    assert 'name="code"' in reset.text
+    assert 'name="password"' in reset.text
+
+
+async def _sign_in_to(
+    client: httpx.AsyncClient, email: str, password: str, return_to: str
+) -> httpx.Response:
+    return await post_form(
+        client, "/signin", {"email": email, "password": password, "return_to": return_to}
+    )
