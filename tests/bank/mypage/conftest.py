@@ -1,5 +1,6 @@
 """The vault's residents, data sources and export worker (tests/bank/vault/conftest.py), for the
-pages' tests: a resident made by the fixtures signs in on the sign-in pages like anyone else."""
+pages' tests: a resident made by the fixtures signs in on the sign-in pages like anyone else;
+and the bank in development (tests/bank/welcome/conftest.py), for a resident's walk from sign-up."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.bank.vault.conftest import (  # noqa: F401 - fixtures, found by name
     sources,
     worker,
 )
+from tests.bank.welcome.conftest import dev_bank  # noqa: F401 - a fixture, found by name
 
 
 @pytest.fixture
