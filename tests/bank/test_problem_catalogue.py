@@ -4,26 +4,21 @@ real headless Chromium with axe-core in both languages."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
-from importlib import resources
-from typing import Any
 
 import httpx
 import pytest
 from markupsafe import escape
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from bank.errors import PROBLEM_TYPES
 from bank.http.problem_pages import CONTENT_SECURITY_POLICY
+from tests.bank.browser import assert_accessible, assert_targets_large_enough, switch_language
 from tests.bank.test_problems import assert_problem
-from tests.system_deps import require_chromium
 
 Client = httpx.AsyncClient
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-_AXE = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text()
 
 
 def test_every_problem_type_has_a_japanese_title_and_description() -> None:
@@ -97,18 +92,6 @@ async def test_a_problem_page_follows_the_language_asked_for(
 # --- in a real browser --------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    executable = await asyncio.to_thread(require_chromium)  # skipped, or failed under CI
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(executable),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        await browser.close()
-
-
 async def _serve_through(page: Page, client: Client) -> list[str]:
     """Every request the page makes goes to the app (in the test's own loop) and back; returns
     the console's errors (a CSP violation is one)."""
@@ -132,15 +115,6 @@ async def _serve_through(page: Page, client: Client) -> list[str]:
     return errors
 
 
-async def _axe(page: Page) -> None:
-    await page.evaluate(_AXE)
-    results: dict[str, Any] = await page.evaluate(
-        "axe.run(document, {resultTypes: ['violations']})"
-    )
-    violations = [f"{v['id']}: {v['help']}" for v in results["violations"]]
-    assert not violations, f"{page.url}: {violations}"
-
-
 async def test_the_pages_in_chromium_are_accessible_in_both_languages(
     client: Client, chromium: Browser
 ) -> None:
@@ -149,19 +123,14 @@ async def test_the_pages_in_chromium_are_accessible_in_both_languages(
     errors = await _serve_through(page, client)
     await page.goto("http://localhost:8000/problems")
     await expect(page.locator("h1")).to_have_text("エラーコード一覧")
-    await _axe(page)
+    await assert_accessible(page)
     await page.locator('a[href="/problems/no-checkup?lang=ja"]').click()
     await expect(page.locator("h1")).to_have_text(PROBLEM_TYPES["no-checkup"].title_ja)
-    await _axe(page)
-    await page.locator("header nav a").click()  # the language switch
-    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await assert_accessible(page)
+    assert await switch_language(page) == "en"
     await expect(page.locator("h1")).to_have_text(PROBLEM_TYPES["no-checkup"].title)
-    await _axe(page)
-    small: list[str] = await page.evaluate(
-        "() => [...document.querySelectorAll('header a')]"
-        ".filter(e => e.getBoundingClientRect().height < 44).map(e => e.outerHTML)"
-    )
-    assert not small, small
+    await assert_accessible(page)
+    await assert_targets_large_enough(page, "header a")
     assert not errors, errors  # no CSP violation: the stylesheet loaded from our origin
     styled = await page.evaluate("getComputedStyle(document.body).fontFamily")
     assert styled, "the sign-in pages' stylesheet applies"
