@@ -37,6 +37,19 @@ def _load() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def _load_service() -> Settings:
+    """The settings of a process that serves residents (`serve`, `worker`), refused at once if
+    they cannot work in their environment, before anything starts."""
+    from bank.identity.settings import IdentitySettings, check_delivery
+
+    settings = _load()
+    try:
+        check_delivery(settings.environment, IdentitySettings())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    return settings
+
+
 @contextlib.contextmanager
 def database(settings: Settings) -> Iterator[Settings]:
     """Settings with a database URL: the configured server, or an embedded one started here.
@@ -104,7 +117,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     import uvicorn
 
     _prepare_multiprocess_metrics()
-    with database(_load()) as settings:
+    with database(_load_service()) as settings:
         if demo:
             _upgrade_both(settings)
             _seed_on_first_start(settings)
@@ -243,7 +256,7 @@ def worker(
             await resources.keystore.dispose()
             await db.dispose()
 
-    with database(_load()) as settings:
+    with database(_load_service()) as settings:
         asyncio.run(run(settings))
 
 

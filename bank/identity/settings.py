@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bank.settings import SettingsError
+
 
 class IdentitySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BANK_IDENTITY__", extra="ignore", frozen=True)
@@ -18,7 +20,7 @@ class IdentitySettings(BaseSettings):
         description=(
             "The SMTP server mail is delivered through. Unset: in development (and tests) mail "
             "stays in the outbox for the development mail sink (/dev/mail, `bank mail list`); "
-            "in production the mail jobs fail until it is set."
+            "in production `bank serve` and `bank worker` refuse to start without it."
         ),
     )
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -38,3 +40,14 @@ class IdentitySettings(BaseSettings):
     mail_from: str = Field(
         default="no-reply@city-bank.example", description="The From address of the bank's mail."
     )
+
+
+def check_delivery(environment: str, section: IdentitySettings) -> None:
+    """SettingsError if a production bank has no SMTP server: sign-up and password reset mail
+    their codes, so without one no resident could finish either (the mail jobs would only
+    fail). Development and tests keep mail in the outbox for the mail sink."""
+    if environment == "production" and not section.smtp_host:
+        raise SettingsError(
+            "BANK_IDENTITY__SMTP_HOST: required in production (sign-up and password reset mail "
+            "their codes); see deploy/README.md, 'Mail'"
+        )
