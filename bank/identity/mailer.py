@@ -97,7 +97,7 @@ async def deliver_queued(
     (sent, erased) or does not open is left alone."""
     if not isinstance(section, IdentitySettings):
         raise RuntimeError("mail delivery needs identity's settings section")
-    if section.smtp_host is None:
+    if not section.smtp_host:  # unset or empty, as check_delivery reads it
         if settings.environment == "production":
             log.error("identity.mail_not_configured", mail_id=str(mail_id))
             raise MailNotConfigured("BANK_IDENTITY__SMTP_HOST is not set")

@@ -308,7 +308,9 @@ async def test_the_job_worker_retries_a_mail_the_server_refused_once(
     assert sent_at is not None
 
 
+@pytest.mark.parametrize("host", [None, ""])
 async def test_without_an_smtp_server_development_keeps_the_mail_and_production_fails(
+    host: str | None,
     settings: Settings,
     connection: AsyncConnection,
     db_session: AsyncSession,
@@ -317,7 +319,7 @@ async def test_without_an_smtp_server_development_keeps_the_mail_and_production_
 ) -> None:
     _, mail_id = await _resident_with_mail(db_session, secrets, new_email())
     database = Database(sessions=savepoint_sessions(connection))
-    unset = IdentitySettings(smtp_host=None)
+    unset = IdentitySettings(smtp_host=host)
     development = settings.model_copy(update={"environment": "development"})
     await deliver_queued(development, unset, database, keys, mail_id)
     assert await db_session.scalar(
