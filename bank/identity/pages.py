@@ -133,8 +133,18 @@ class PageContext:
     switch_url: str
 
 
-def _page_context(request: Request[Any, Any, Any], state: State) -> PageContext:
-    names = CookieNames.for_url(state.settings.public_url)
+@dataclass(frozen=True)
+class LanguageChoice:
+    """The language a page is shown in, and its link to the same page in the other one."""
+
+    language: str
+    other: str
+    set_language: bool  # chosen by `?lang=` just now: remember it in the cookie
+    switch_url: str  # this path and query, `lang` set to the other language
+
+
+def language_choice(request: Request[Any, Any, Any]) -> LanguageChoice:
+    """Every page's language (bank.identity.i18n says in which order it is chosen)."""
     query_lang = request.query_params.get("lang")
     language = choose_language(
         query_lang, request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
@@ -142,14 +152,26 @@ def _page_context(request: Request[Any, Any, Any], state: State) -> PageContext:
     other = next(code for code in LANGUAGES if code != language)
     params = {key: value for key, value in request.query_params.items() if key != "lang"}
     params["lang"] = other
+    return LanguageChoice(
+        language=language,
+        other=other,
+        set_language=query_lang in LANGUAGES,
+        switch_url=f"{request.url.path}?{urlencode(params)}",
+    )
+
+
+def page_context(request: Request[Any, Any, Any], state: State) -> PageContext:
+    """A form page's language, cookie names and CSRF token (the cookie's, or a new one)."""
+    names = CookieNames.for_url(state.settings.public_url)
+    choice = language_choice(request)
     existing = request.cookies.get(names.csrf)
     return PageContext(
-        language=language,
+        language=choice.language,
         cookies=names,
         csrf=existing or new_csrf_token(),
         set_csrf=existing is None,
-        set_language=query_lang in LANGUAGES,
-        switch_url=f"{request.url.path}?{urlencode(params)}",
+        set_language=choice.set_language,
+        switch_url=choice.switch_url,
     )
 
 
@@ -175,7 +197,7 @@ class IdentityPages(Controller):
         notice: str | None = None,
         **context: Any,
     ) -> Response[str]:
-        page = _page_context(request, state)
+        page = page_context(request, state)
         t = translator(page.language)
         other = next(code for code in LANGUAGES if code != page.language)
         switch_url = page.switch_url

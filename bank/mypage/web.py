@@ -26,9 +26,8 @@ from bank.identity.browser import (
     SignedIn,
     csrf_matches,
     current_session,
-    new_csrf_token,
 )
-from bank.identity.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language
+from bank.identity.i18n import LANGUAGE_COOKIE, LANGUAGES
 from bank.identity.pages import (
     ACCOUNT_PATH,
     HTML,
@@ -36,6 +35,7 @@ from bank.identity.pages import (
     MAX_FIELD,
     MYPAGE_PATH,
     content_security_policy,
+    page_context,
 )
 from bank.mypage.i18n import translator
 
@@ -132,21 +132,14 @@ async def provide_page(
         raise SignInNeeded(
             path if request.method == "GET" else MYPAGE_PATH, operator=signed is not None
         )
-    query_lang = request.query_params.get("lang")
-    language = choose_language(
-        query_lang, request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
-    )
-    other = next(code for code in LANGUAGES if code != language)
-    params = {key: value for key, value in request.query_params.items() if key != "lang"}
-    params["lang"] = other
-    existing = request.cookies.get(names.csrf)
+    context = page_context(request, state)
     return Page(
-        language=language,
-        cookies=names,
-        csrf=existing or new_csrf_token(),
-        set_csrf=existing is None,
-        set_language=query_lang in LANGUAGES,
-        switch_url=f"{path}?{urlencode(params)}",
+        language=context.language,
+        cookies=context.cookies,
+        csrf=context.csrf,
+        set_csrf=context.set_csrf,
+        set_language=context.set_language,
+        switch_url=context.switch_url,
         path=path,
         method=request.method,
         signed=signed,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from litestar import Controller, Request, Response, get
@@ -24,9 +23,9 @@ from litestar.handlers import BaseRouteHandler
 from bank.auth.controllers import AUTHORIZE_PATH, TOKEN_PATH
 from bank.demo.accounts import DEV_CALLBACK_PATH, demo_accounts
 from bank.http.transaction import DbSession
-from bank.identity.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language
+from bank.identity.i18n import LANGUAGE_COOKIE
 from bank.identity.outbox import unsent_mail
-from bank.identity.pages import IDENTITY_STATIC, content_security_policy
+from bank.identity.pages import IDENTITY_STATIC, content_security_policy, language_choice
 from bank.identity.settings import IdentitySettings
 from bank.welcome.i18n import translator
 from bank.welcome.repository import clients_redirecting_to
@@ -59,17 +58,13 @@ def development_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
 def _render(
     request: Request[Any, Any, Any], state: State, template: str, *, title: str, **context: Any
 ) -> Response[str]:
-    query_lang = request.query_params.get("lang")
-    language = choose_language(
-        query_lang, request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
-    )
-    other = next(code for code in LANGUAGES if code != language)
-    params = {key: value for key, value in request.query_params.items() if key != "lang"}
+    choice = language_choice(request)
+    language = choice.language
     t = translator(language)
     html = _TEMPLATES.get_template(template).render(
         lang=language,
-        other_lang=other,
-        switch_url=f"{request.url.path}?{urlencode({**params, 'lang': other})}",
+        other_lang=choice.other,
+        switch_url=choice.switch_url,
         t=t,
         title=t[title],
         error=None,
@@ -78,7 +73,7 @@ def _render(
         **context,
     )
     cookies = []
-    if query_lang in LANGUAGES:
+    if choice.set_language:
         cookies.append(
             Cookie(
                 key=LANGUAGE_COOKIE, value=language, samesite="lax", path="/",
